@@ -1,0 +1,294 @@
+"""The metric catalogue: every metric this exporter can emit, written once.
+
+The collector builds its families from this table, the README's metric table is generated from it
+(``python -m qbt_exporter.metrics``), and the dashboard and alert tests check every metric name they
+use against it. To add a metric: add a row here, add the model field it reads, fill that field in
+the flavours, run the README generator.
+
+Rows with a ``read`` function are plain value metrics: the collector applies ``read`` to the
+``Transfer`` (scope "server") or each ``Torrent`` (scope "torrent") and skips the series when it
+returns ``None``. Rows without ``read`` need several labels or exporter state and are built by name
+in the collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["gauge", "counter"]
+Scope = Literal["server", "torrent", "exporter"]
+
+PREFIX = "qbittorrent_"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str  # full name; counters end in _total
+    kind: Kind
+    help: str
+    scope: Scope
+    labels: tuple[str, ...] = ()
+    read: Callable[[Any], float | None] | None = None
+
+
+def _bool(value: bool | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _attr(name: str) -> Callable[[Any], float | None]:
+    def read(obj: Any) -> float | None:
+        return getattr(obj, name)
+
+    read.__name__ = f"read_{name}"
+    return read
+
+
+def _server(name: str, kind: Kind, help: str, field: str) -> MetricSpec:
+    return MetricSpec(PREFIX + name, kind, help, "server", read=_attr(field))
+
+
+def _torrent(name: str, kind: Kind, help: str, field: str) -> MetricSpec:
+    return MetricSpec(PREFIX + "torrent_" + name, kind, help, "torrent", ("hash",), _attr(field))
+
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    # --- qBittorrent as a whole -------------------------------------------------------------
+    MetricSpec(
+        "qbittorrent_up",
+        "gauge",
+        "1 when qBittorrent answered the login, transfer and torrent list calls of this scrape, else 0.",
+        "server",
+    ),
+    MetricSpec(
+        "qbittorrent_version_info",
+        "gauge",
+        "Always 1; the qBittorrent version and WebUI API flavour and version in labels.",
+        "server",
+        ("version", "api", "api_version"),
+    ),
+    MetricSpec(
+        "qbittorrent_connection_status",
+        "gauge",
+        "1 for the current connection status (connected, firewalled, disconnected), 0 for the others.",
+        "server",
+        ("status",),
+    ),
+    _server("dht_nodes", "gauge", "DHT nodes connected.", "dht_nodes"),
+    _server(
+        "download_speed_bytes_per_second", "gauge", "Global download rate (payload).", "download_speed"
+    ),
+    _server("upload_speed_bytes_per_second", "gauge", "Global upload rate (payload).", "upload_speed"),
+    _server(
+        "download_limit_bytes_per_second",
+        "gauge",
+        "Global download rate limit in force; 0 means no limit.",
+        "download_limit",
+    ),
+    _server(
+        "upload_limit_bytes_per_second",
+        "gauge",
+        "Global upload rate limit in force; 0 means no limit.",
+        "upload_limit",
+    ),
+    _server(
+        "session_downloaded_bytes_total",
+        "counter",
+        "Payload downloaded since qBittorrent started.",
+        "session_downloaded",
+    ),
+    _server(
+        "session_uploaded_bytes_total",
+        "counter",
+        "Payload uploaded since qBittorrent started.",
+        "session_uploaded",
+    ),
+    _server(
+        "alltime_downloaded_bytes_total",
+        "counter",
+        "Bytes downloaded over qBittorrent's lifetime (qBittorrent 3.3.12 and later).",
+        "alltime_downloaded",
+    ),
+    _server(
+        "alltime_uploaded_bytes_total",
+        "counter",
+        "Bytes uploaded over qBittorrent's lifetime (qBittorrent 3.3.12 and later).",
+        "alltime_uploaded",
+    ),
+    _server(
+        "peer_connections",
+        "gauge",
+        "Peer connections open (qBittorrent 3.3.12 and later).",
+        "peer_connections",
+    ),
+    _server(
+        "free_disk_space_bytes",
+        "gauge",
+        "Free space on the default save path's disk (qBittorrent 4.1.4 and later).",
+        "free_disk_space",
+    ),
+    MetricSpec(
+        "qbittorrent_alt_speed_limits_enabled",
+        "gauge",
+        "1 while the alternative speed limits are in force (v2 API only).",
+        "server",
+        read=lambda transfer: _bool(transfer.alt_speed_limits),
+    ),
+    MetricSpec(
+        "qbittorrent_torrents",
+        "gauge",
+        "Torrents by state and category; every known state is present, 0 included, for each category "
+        'in use; category="" is no category.',
+        "server",
+        ("state", "category"),
+    ),
+    # --- one series per torrent, keyed by hash ----------------------------------------------
+    MetricSpec(
+        "qbittorrent_torrent_info",
+        "gauge",
+        "Always 1; the torrent's name, category, tags and tracker host. Join on hash for names.",
+        "torrent",
+        ("hash", "name", "category", "tags", "tracker"),
+    ),
+    MetricSpec(
+        "qbittorrent_torrent_state",
+        "gauge",
+        "Always 1, for the torrent's current state only.",
+        "torrent",
+        ("hash", "state"),
+    ),
+    _torrent("size_bytes", "gauge", "Bytes selected for download.", "size"),
+    _torrent("amount_left_bytes", "gauge", "Bytes of the selected size still to download.", "amount_left"),
+    _torrent("progress_ratio", "gauge", "Download progress, 0 to 1.", "progress"),
+    _torrent(
+        "download_speed_bytes_per_second", "gauge", "Torrent download rate (payload).", "download_speed"
+    ),
+    _torrent("upload_speed_bytes_per_second", "gauge", "Torrent upload rate (payload).", "upload_speed"),
+    _torrent("eta_seconds", "gauge", "Estimated seconds to completion; absent when infinite.", "eta"),
+    _torrent(
+        "share_ratio",
+        "gauge",
+        "Uploaded / downloaded (qBittorrent caps it at 9999); absent when infinite.",
+        "ratio",
+    ),
+    _torrent("seeds", "gauge", "Seeds connected.", "seeds"),
+    _torrent("leechers", "gauge", "Leechers connected.", "leechers"),
+    _torrent("swarm_seeds", "gauge", "Seeds in the swarm as the tracker reports them.", "swarm_seeds"),
+    _torrent(
+        "swarm_leechers", "gauge", "Leechers in the swarm as the tracker reports them.", "swarm_leechers"
+    ),
+    _torrent("downloaded_bytes_total", "counter", "Bytes downloaded, all time.", "downloaded"),
+    _torrent("uploaded_bytes_total", "counter", "Bytes uploaded, all time.", "uploaded"),
+    _torrent("wasted_bytes_total", "counter", "Bytes discarded (failed hash checks, redundant).", "wasted"),
+    _torrent("active_seconds_total", "counter", "Seconds the torrent has been active.", "active_seconds"),
+    _torrent("seeding_seconds_total", "counter", "Seconds the torrent has been seeding.", "seeding_seconds"),
+    _torrent("connections", "gauge", "Peer connections open for the torrent.", "connections"),
+    _torrent("added_timestamp_seconds", "gauge", "When the torrent was added (Unix time).", "added"),
+    _torrent(
+        "completed_timestamp_seconds",
+        "gauge",
+        "When the torrent completed (Unix time); absent until it has.",
+        "completed",
+    ),
+    _torrent(
+        "last_activity_timestamp_seconds",
+        "gauge",
+        "Last time data moved for the torrent (Unix time); absent when unknown.",
+        "last_activity",
+    ),
+    # --- the exporter itself ----------------------------------------------------------------
+    MetricSpec(
+        "qbittorrent_exporter_build_info",
+        "gauge",
+        "Always 1; the exporter's version and Python version in labels.",
+        "exporter",
+        ("version", "python_version"),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_scrape_duration_seconds",
+        "gauge",
+        "Seconds this scrape spent talking to qBittorrent and building metrics.",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_scrape_cut_short",
+        "gauge",
+        "1 when this scrape ran out of its time budget and answered with cached or partial data.",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_requests_total",
+        "counter",
+        "Calls to qBittorrent by endpoint and outcome (ok, http_error, unauthorized, forbidden, banned, "
+        "timeout, connection_error, bad_response).",
+        "exporter",
+        ("endpoint", "outcome"),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_logins_total",
+        "counter",
+        "Login attempts by outcome (ok, rejected, banned, error).",
+        "exporter",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_login_backoff_seconds",
+        "gauge",
+        "Seconds until the exporter will try to log in again after a rejected login or a ban; 0 when "
+        "it may log in now.",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_invalid_values_total",
+        "counter",
+        "Values in qBittorrent's replies that could not be read (wrong type, unknown state, missing "
+        "field); each cost only its own series.",
+        "exporter",
+        ("endpoint",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrent_properties_refreshes_total",
+        "counter",
+        "Per-torrent properties calls by reason (new, changed, busy, aged).",
+        "exporter",
+        ("reason",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrent_properties_skipped",
+        "gauge",
+        "Torrents whose properties were due this scrape but were left for a later one (time budget).",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrent_properties_max_age_seconds",
+        "gauge",
+        "Age of the oldest per-torrent properties in this scrape's output.",
+        "exporter",
+    ),
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}
+
+
+def spec(name: str) -> MetricSpec:
+    """The catalogue row for ``name``; a KeyError here is a typo in the caller."""
+    return BY_NAME[name]
+
+
+def exposed_names() -> set[str]:
+    """Every sample name a scrape can contain, for checking dashboard and alert expressions."""
+    return set(BY_NAME)
+
+
+def markdown_table() -> str:
+    """The README's metric table."""
+    rows = ["| name | type | labels | help |", "|---|---|---|---|"]
+    for row in CATALOGUE:
+        labels = ", ".join(f"`{label}`" for label in row.labels)
+        rows.append(f"| `{row.name}` | {row.kind} | {labels} | {row.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,174 @@
+"""The exporter's own picture of one qBittorrent, independent of the API flavour that produced it.
+
+Every value is in base units (bytes, bytes per second, seconds, Unix seconds, ratios 0..1) and is
+``None`` where qBittorrent means "unknown" or "not applicable" (-1, eta 8640000, the 4294967295 date,
+``"-"``, a field this version does not send, a value that did not parse). ``None`` is never turned
+into 0 downstream: an absent series is honest, a zero is a lie that ``rate()`` reads as a reset.
+
+Only the flavour modules (``qbt_exporter.flavours.*``) build these objects from wire JSON; everything
+after them reads only this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+ApiKind = Literal["legacy", "v2"]
+
+CONNECTION_STATUSES: tuple[str, ...] = ("connected", "firewalled", "disconnected")
+
+# Every torrent state any qBittorrent 3.2.0 - 5.2.x reports (qbittorrent-api.md section 7.6),
+# after one normalisation: 5.0 renamed pausedUP/pausedDL to stoppedUP/stoppedDL, and the exporter
+# reports the new names for every version so that one dashboard and one rule file serve all of them.
+# A state string not in this tuple is reported as "unknown".
+TORRENT_STATES: tuple[str, ...] = (
+    "allocating",
+    "checkingDL",
+    "checkingResumeData",
+    "checkingUP",
+    "downloading",
+    "error",
+    "forcedDL",
+    "forcedMetaDL",
+    "forcedUP",
+    "metaDL",
+    "missingFiles",
+    "moving",
+    "queuedDL",
+    "queuedForChecking",
+    "queuedUP",
+    "stalledDL",
+    "stalledUP",
+    "stoppedDL",
+    "stoppedUP",
+    "unknown",
+    "uploading",
+)
+
+STATE_ALIASES: dict[str, str] = {"pausedUP": "stoppedUP", "pausedDL": "stoppedDL"}
+
+# States in which a torrent moves data or its files, so its per-torrent properties go stale fast.
+BUSY_STATES: frozenset[str] = frozenset(
+    {
+        "allocating",
+        "checkingDL",
+        "checkingResumeData",
+        "checkingUP",
+        "downloading",
+        "forcedDL",
+        "forcedMetaDL",
+        "forcedUP",
+        "metaDL",
+        "moving",
+        "uploading",
+    }
+)
+
+
+def normalise_state(raw: str) -> str | None:
+    """Map a wire state string to one of TORRENT_STATES; ``None`` when it is not a known state."""
+    state = STATE_ALIASES.get(raw, raw)
+    return state if state in TORRENT_STATES else None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """Who answered: the application version and which API dialect it speaks."""
+
+    version: str  # as qBittorrent prints it, e.g. "v4.0.4"
+    api: ApiKind
+    api_version: str  # legacy: the integer of /version/api ("17"); v2: webapiVersion ("2.8.19")
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Global transfer state (legacy /query/transferInfo, v2 sync/maindata server_state)."""
+
+    connection_status: str | None = None  # one of CONNECTION_STATUSES
+    dht_nodes: int | None = None
+    download_speed: float | None = None
+    upload_speed: float | None = None
+    download_limit: float | None = None  # 0 = no limit, as qBittorrent reports it
+    upload_limit: float | None = None
+    session_downloaded: float | None = None
+    session_uploaded: float | None = None
+    alltime_downloaded: float | None = None
+    alltime_uploaded: float | None = None
+    peer_connections: int | None = None
+    free_disk_space: float | None = None
+    alt_speed_limits: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentProperties:
+    """The per-torrent values only the properties endpoint has on some versions."""
+
+    downloaded: float | None = None
+    uploaded: float | None = None
+    wasted: float | None = None
+    active_seconds: float | None = None
+    seeding_seconds: float | None = None
+    connections: int | None = None
+
+
+PROPERTY_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TorrentProperties))
+
+
+@dataclass(frozen=True, slots=True)
+class Torrent:
+    """One torrent from the torrent list, optionally completed from its properties."""
+
+    hash: str  # 40 lower-case hex characters, the identity of every per-torrent series
+    name: str
+    state: str  # one of TORRENT_STATES
+    category: str = ""  # "" = none
+    tags: str = ""  # comma-separated, sorted, no spaces; "" = none
+    tracker: str = ""  # host name of the working tracker only (announce URLs carry passkeys)
+    size: float | None = None
+    amount_left: float | None = None
+    progress: float | None = None
+    download_speed: float | None = None
+    upload_speed: float | None = None
+    eta: float | None = None
+    ratio: float | None = None
+    seeds: int | None = None
+    leechers: int | None = None
+    swarm_seeds: int | None = None
+    swarm_leechers: int | None = None
+    added: float | None = None
+    completed: float | None = None
+    last_activity: float | None = None
+    # The same fields as TorrentProperties: filled from the list where the version has them there,
+    # otherwise from the properties endpoint (see with_properties).
+    downloaded: float | None = None
+    uploaded: float | None = None
+    wasted: float | None = None
+    active_seconds: float | None = None
+    seeding_seconds: float | None = None
+    connections: int | None = None
+
+    def missing_properties(self) -> bool:
+        """True when some property-only value is absent from the list, so a properties call helps."""
+        return any(getattr(self, name) is None for name in PROPERTY_FIELDS)
+
+    def with_properties(self, props: TorrentProperties | None) -> Torrent:
+        """Fill the values the list lacked from ``props``; the list's own values always win."""
+        if props is None:
+            return self
+        filled = {
+            name: getattr(props, name)
+            for name in PROPERTY_FIELDS
+            if getattr(self, name) is None and getattr(props, name) is not None
+        }
+        return dataclasses.replace(self, **filled) if filled else self
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything one scrape learned from qBittorrent, ready for the collector."""
+
+    server: ServerInfo
+    transfer: Transfer
+    torrents: list[Torrent] = field(default_factory=list)
