@@ -76,9 +76,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         ("status",),
     ),
     _server("dht_nodes", "gauge", "DHT nodes connected.", "dht_nodes"),
-    _server(
-        "download_speed_bytes_per_second", "gauge", "Global download rate (payload).", "download_speed"
-    ),
+    _server("download_speed_bytes_per_second", "gauge", "Global download rate (payload).", "download_speed"),
     _server("upload_speed_bytes_per_second", "gauge", "Global upload rate (payload).", "upload_speed"),
     _server(
         "download_limit_bytes_per_second",
