@@ -206,7 +206,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "qbittorrent_exporter_scrape_duration_seconds",
         "gauge",
-        "Seconds this scrape spent talking to qBittorrent and building metrics.",
+        "Seconds this scrape spent reading qBittorrent (detection, login, lists and properties).",
         "exporter",
     ),
     MetricSpec(

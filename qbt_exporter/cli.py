@@ -1,0 +1,112 @@
+"""``qbt-exporter``: parse the configuration, wire the parts together, serve until told to stop.
+
+Start-up never talks to qBittorrent: the exporter must come up (and answer ``qbittorrent_up 0``)
+while qBittorrent is still down. The first scrape detects the API and logs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from types import FrameType
+
+from qbt_exporter import __version__, logs
+from qbt_exporter.client import Client
+from qbt_exporter.collector import Collector
+from qbt_exporter.config import Config, ConfigError, parse
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.stats import Stats
+from qbt_exporter.web import ExporterApp, Server, serve
+
+log = logging.getLogger("qbt_exporter")
+
+
+def build(config: Config) -> tuple[Client, ExporterApp]:
+    """The client and the WSGI app for ``config``; nothing is contacted yet."""
+    stats = Stats()
+    client = Client(
+        config.qbittorrent_url,
+        config.username,
+        config.password,
+        api_key=config.api_key,
+        timeout=config.timeout,
+        host_header=config.host_header,
+        verify=config.verify,
+        stats=stats,
+    )
+    scraper = Scraper(
+        client,
+        stats,
+        properties=config.collect_torrents and config.collect_properties,
+        properties_max_age=config.properties_max_age,
+    )
+    collector = Collector(scraper, stats, per_torrent=config.collect_torrents)
+    app = ExporterApp(collector, telemetry_path=config.telemetry_path, timeout_offset=config.timeout_offset)
+    return client, app
+
+
+def _start_demo(config: Config, stack: ExitStack) -> Config:
+    """Start the built-in simulated qBittorrent 4.0.4 and point the exporter at it."""
+    from qbt_exporter.simulator import Simulator, SimulatorConfig
+
+    sim_config = SimulatorConfig(torrents=200)
+    simulator = stack.enter_context(Simulator(sim_config).start())
+    log.info("demo: simulated qBittorrent 4.0.4 with %d torrents at %s", sim_config.torrents, simulator.url)
+    return replace(
+        config,
+        qbittorrent_url=simulator.url,
+        username=sim_config.username,
+        password=sim_config.password,
+        api_key=None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse(argv)
+    except ConfigError as err:
+        print(f"qbt-exporter: error: {err}", file=sys.stderr)
+        return 2
+    logs.setup(config.log_level, config.log_format)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with ExitStack() as stack:
+        if config.demo:
+            config = _start_demo(config, stack)
+        client, app = build(config)
+        try:
+            server: Server = serve(
+                app,
+                config.listen_host,
+                config.listen_port,
+                certfile=config.tls_cert_file,
+                keyfile=config.tls_key_file,
+            )
+        except OSError as err:
+            print(f"qbt-exporter: error: --web.listen-address: cannot listen: {err}", file=sys.stderr)
+            return 2
+        log.info(
+            "qbt-exporter %s serving %s on %s:%d for %s",
+            __version__,
+            config.telemetry_path,
+            config.listen_host,
+            server.port,
+            config.qbittorrent_url,
+        )
+        stop.wait()
+        server.stop()
+        client.logout()
+        client.close()
+    log.info("stopped")
+    return 0

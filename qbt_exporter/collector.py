@@ -1,0 +1,171 @@
+"""Snapshot to metric families, fresh on every scrape, from the catalogue in ``metrics.py``.
+
+A scrape of a healthy qBittorrent looks like this (abridged)::
+
+    qbittorrent_up 1.0
+    qbittorrent_version_info{api="legacy",api_version="17",version="v4.0.4"} 1.0
+    qbittorrent_connection_status{status="connected"} 0.0
+    qbittorrent_connection_status{status="firewalled"} 1.0
+    qbittorrent_torrents{category="",state="stalledUP"} 3.0
+    qbittorrent_torrent_info{category="",hash="783473f4…",name="alpha.bin",tags="",tracker=""} 1.0
+    qbittorrent_torrent_state{hash="783473f4…",state="stalledUP"} 1.0
+    qbittorrent_torrent_size_bytes{hash="783473f4…"} 300000.0
+
+When qBittorrent cannot be read, only ``qbittorrent_up 0`` and the exporter's own metrics are
+emitted: no data series at all, because a zero would read as a counter reset to ``rate()``.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from qbt_exporter import __version__
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.metrics import CATALOGUE, MetricSpec, spec
+from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, Snapshot, Torrent, Transfer
+from qbt_exporter.scraper import Scraper, ScrapeResult
+from qbt_exporter.stats import Stats
+
+# Stats family name for each labelled exporter counter in the catalogue.
+_STATS_COUNTERS: dict[str, str] = {
+    "qbittorrent_exporter_requests_total": "requests",
+    "qbittorrent_exporter_logins_total": "logins",
+    "qbittorrent_exporter_invalid_values_total": "invalid_values",
+    "qbittorrent_exporter_torrent_properties_refreshes_total": "properties_refreshes",
+}
+
+_VALUE_ROWS: dict[str, tuple[MetricSpec, ...]] = {
+    scope: tuple(row for row in CATALOGUE if row.scope == scope and row.read is not None)
+    for scope in ("server", "torrent")
+}
+
+
+def family(row: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
+    """An empty family for a catalogue row, with the row's help and labels."""
+    cls = CounterMetricFamily if row.kind == "counter" else GaugeMetricFamily
+    return cls(row.name, row.help, labels=row.labels)
+
+
+def _named(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+    return family(spec(name))
+
+
+class Collector:
+    """A prometheus_client collector for one qBittorrent.
+
+    ``describe()`` returns no families, which tells prometheus_client not to call ``collect()``
+    at registration: registering must never reach out to qBittorrent.
+    """
+
+    def __init__(self, scraper: Scraper, stats: Stats, *, per_torrent: bool = True) -> None:
+        self.scraper = scraper
+        self.stats = stats
+        self.per_torrent = per_torrent
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """For registry use without a Prometheus deadline: the client's own timeouts apply."""
+        yield from self.collect_within(Deadline.never())
+
+    def collect_within(self, deadline: Deadline) -> list[Metric]:
+        result = self.scraper.scrape(deadline)
+        return self.families(result)
+
+    # --- building families --------------------------------------------------------------
+    def families(self, result: ScrapeResult) -> list[Metric]:
+        out: list[Metric] = []
+        snap = result.snapshot
+        up = _named("qbittorrent_up")
+        up.add_metric([], 1.0 if snap is not None else 0.0)
+        out.append(up)
+        if snap is not None:
+            out.extend(self._server_families(snap))
+            if self.per_torrent:
+                out.extend(self._torrent_families(snap.torrents))
+        out.extend(self._exporter_families(result))
+        return out
+
+    def _server_families(self, snap: Snapshot) -> Iterable[Metric]:
+        version = _named("qbittorrent_version_info")
+        version.add_metric([snap.server.version, snap.server.api, snap.server.api_version], 1.0)
+        yield version
+        yield from self._transfer_families(snap.transfer)
+        yield self._torrent_counts(snap.torrents)
+
+    @staticmethod
+    def _transfer_families(transfer: Transfer) -> Iterable[Metric]:
+        if transfer.connection_status in CONNECTION_STATUSES:
+            status = _named("qbittorrent_connection_status")
+            for name in CONNECTION_STATUSES:
+                status.add_metric([name], 1.0 if name == transfer.connection_status else 0.0)
+            yield status
+        for row in _VALUE_ROWS["server"]:
+            assert row.read is not None
+            value = row.read(transfer)
+            if value is not None:
+                fam = family(row)
+                fam.add_metric([], float(value))
+                yield fam
+
+    @staticmethod
+    def _torrent_counts(torrents: list[Torrent]) -> Metric:
+        """Every known state for every category in use, so a state that empties reads 0, not absent."""
+        counts = Counter((t.category, t.state) for t in torrents)
+        categories = sorted({t.category for t in torrents} | {""})
+        fam = _named("qbittorrent_torrents")
+        for category in categories:
+            for state in TORRENT_STATES:
+                fam.add_metric([state, category], float(counts.get((category, state), 0)))
+        return fam
+
+    @staticmethod
+    def _torrent_families(torrents: list[Torrent]) -> Iterable[Metric]:
+        info = _named("qbittorrent_torrent_info")
+        state = _named("qbittorrent_torrent_state")
+        for t in torrents:
+            info.add_metric([t.hash, t.name, t.category, t.tags, t.tracker], 1.0)
+            state.add_metric([t.hash, t.state], 1.0)
+        yield info
+        yield state
+        for row in _VALUE_ROWS["torrent"]:
+            read = row.read
+            assert read is not None
+            fam = family(row)
+            for t in torrents:
+                value = read(t)
+                if value is not None:
+                    fam.add_metric([t.hash], float(value))
+            yield fam
+
+    def _exporter_families(self, result: ScrapeResult) -> Iterable[Metric]:
+        build = _named("qbittorrent_exporter_build_info")
+        build.add_metric([__version__, platform.python_version()], 1.0)
+        yield build
+        duration = _named("qbittorrent_exporter_scrape_duration_seconds")
+        duration.add_metric([], result.duration)
+        yield duration
+        cut = _named("qbittorrent_exporter_scrape_cut_short")
+        cut.add_metric([], 1.0 if result.cut_short else 0.0)
+        yield cut
+        for name, stats_family in _STATS_COUNTERS.items():
+            fam = _named(name)
+            for labels, value in self.stats.items(stats_family):
+                fam.add_metric(list(labels), value)
+            yield fam
+        backoff = _named("qbittorrent_exporter_login_backoff_seconds")
+        backoff.add_metric([], self.scraper.client.login_backoff_remaining())
+        yield backoff
+        if self.scraper.fetch_properties and result.snapshot is not None:
+            skipped = _named("qbittorrent_exporter_torrent_properties_skipped")
+            skipped.add_metric([], float(result.properties_skipped))
+            yield skipped
+            if result.properties_max_age is not None:
+                age = _named("qbittorrent_exporter_torrent_properties_max_age_seconds")
+                age.add_metric([], result.properties_max_age)
+                yield age

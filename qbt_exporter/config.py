@@ -1,0 +1,327 @@
+"""Command-line flags with environment-variable fallbacks, validated into one ``Config``.
+
+Every flag can also come from the environment (the variable is named in the flag's help), and a
+flag on the command line wins. The password and the API key come only from a file or the
+environment: a flag's value would show in ``ps`` to every user of the machine.
+
+Any bad value raises ``ConfigError`` with one line that names the flag; the CLI prints it and
+exits with status 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from qbt_exporter import __version__
+
+
+class ConfigError(Exception):
+    """A flag or variable has a value the exporter cannot run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    qbittorrent_url: str
+    username: str
+    password: str | None
+    api_key: str | None
+    timeout: float
+    host_header: str | None
+    verify: bool | str
+    listen_host: str
+    listen_port: int
+    telemetry_path: str
+    timeout_offset: float
+    tls_cert_file: str | None
+    tls_key_file: str | None
+    log_level: str
+    log_format: str
+    collect_torrents: bool
+    collect_properties: bool
+    properties_max_age: float
+    demo: bool
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("logfmt", "json")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``5``, ``2.5s``, ``500ms``, ``5m`` or ``1h``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (examples: 5s, 500ms, 5m)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """``:9561`` (all IPv4 interfaces), ``127.0.0.1:9561``, ``[::]:9561``."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r} is not host:port (examples: :9561, 127.0.0.1:9561, [::]:9561)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: put an IPv6 address in brackets, as in [::1]:9561")
+    return host or "0.0.0.0", int(port_text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that fails with one line instead of a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+# (flag, environment variable, default, help)
+_FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
+    (
+        "--qbittorrent.url",
+        "QBITTORRENT_URL",
+        "http://localhost:8080",
+        "WebUI URL of qBittorrent, with a path prefix when behind a reverse proxy",
+    ),
+    ("--qbittorrent.username", "QBITTORRENT_USERNAME", "admin", "WebUI user name"),
+    (
+        "--qbittorrent.password-file",
+        "QBITTORRENT_PASSWORD_FILE",
+        None,
+        "file holding the WebUI password (or set QBITTORRENT_PASSWORD)",
+    ),
+    (
+        "--qbittorrent.api-key-file",
+        "QBITTORRENT_API_KEY_FILE",
+        None,
+        "file holding a qBittorrent 5.2+ API key, sent as a Bearer token (or set QBITTORRENT_API_KEY)",
+    ),
+    ("--qbittorrent.timeout", "QBITTORRENT_TIMEOUT", "5s", "timeout of each request to qBittorrent"),
+    (
+        "--qbittorrent.host-header",
+        "QBITTORRENT_HOST_HEADER",
+        None,
+        "Host header to send, for a port-mapped qBittorrent that checks it (e.g. localhost:8080)",
+    ),
+    ("--qbittorrent.ca-file", "QBITTORRENT_CA_FILE", None, "CA bundle to verify qBittorrent's HTTPS"),
+    ("--web.listen-address", "QBT_EXPORTER_WEB_LISTEN_ADDRESS", ":9561", "address to serve metrics on"),
+    ("--web.telemetry-path", "QBT_EXPORTER_WEB_TELEMETRY_PATH", "/metrics", "path of the metrics"),
+    (
+        "--web.timeout-offset",
+        "QBT_EXPORTER_WEB_TIMEOUT_OFFSET",
+        "0.5s",
+        "subtracted from Prometheus's scrape timeout to leave time to answer",
+    ),
+    ("--web.tls-cert-file", "QBT_EXPORTER_WEB_TLS_CERT_FILE", None, "serve HTTPS with this certificate"),
+    ("--web.tls-key-file", "QBT_EXPORTER_WEB_TLS_KEY_FILE", None, "private key of --web.tls-cert-file"),
+    ("--log.level", "QBT_EXPORTER_LOG_LEVEL", "info", "debug, info, warning or error"),
+    ("--log.format", "QBT_EXPORTER_LOG_FORMAT", "logfmt", "logfmt or json"),
+    (
+        "--torrents.properties-max-age",
+        "QBT_EXPORTER_TORRENTS_PROPERTIES_MAX_AGE",
+        "5m",
+        "oldest per-torrent properties ever served; idle torrents are refreshed within it",
+    ),
+)
+
+# (flag without the --, environment variable, default, help) for on/off switches.
+_SWITCHES: tuple[tuple[str, str, bool, str], ...] = (
+    ("collector.torrents", "QBT_EXPORTER_COLLECTOR_TORRENTS", True, "per-torrent series"),
+    (
+        "collector.torrent-properties",
+        "QBT_EXPORTER_COLLECTOR_TORRENT_PROPERTIES",
+        True,
+        "per-torrent properties calls (wasted bytes, seeding time, connections on older versions)",
+    ),
+    (
+        "qbittorrent.tls-insecure-skip-verify",
+        "QBITTORRENT_TLS_INSECURE_SKIP_VERIFY",
+        False,
+        "do not verify qBittorrent's HTTPS certificate",
+    ),
+    (
+        "demo",
+        "QBT_EXPORTER_DEMO",
+        False,
+        "run against a built-in simulated qBittorrent 4.0.4, no qBittorrent needed",
+    ),
+)
+
+
+_FLAG_ROWS = {row[0]: row for row in _FLAGS}
+_SWITCH_ROWS = {row[0]: row for row in _SWITCHES}
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace(".", "_").replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="qbt-exporter",
+        description="Prometheus exporter for qBittorrent (legacy WebUI API 3.2.0-4.0.4 and /api/v2).",
+    )
+    for flag, env, default, text in _FLAGS:
+        shown = f" (default {default})" if default is not None else ""
+        parser.add_argument(flag, dest=_dest(flag), default=None, help=f"{text}{shown}; env {env}")
+    for name, env, default, text in _SWITCHES:
+        parser.add_argument(
+            f"--{name}",
+            dest=_dest(name),
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"{text} (default {'on' if default else 'off'}); env {env}",
+        )
+    parser.add_argument("--version", action="version", version=f"qbt-exporter {__version__}")
+    return parser
+
+
+def _read_secret(path: str, flag: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{flag}: cannot read {path}: {err.strerror or err}") from None
+    secret = text.rstrip("\r\n")
+    if not secret:
+        raise ConfigError(f"{flag}: {path} is empty")
+    return secret
+
+
+def _readable(path: str | None, flag: str) -> str | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise ConfigError(f"{flag}: cannot read {path}")
+    return path
+
+
+def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Flags, then environment, then defaults; raises ConfigError on the first bad value."""
+    env = os.environ if environ is None else environ
+    args = vars(build_parser().parse_args(argv))
+
+    def value(flag: str) -> str | None:
+        _, var, default, _ = _FLAG_ROWS[flag]
+        given = args[_dest(flag)]
+        return given if given is not None else env.get(var, default)
+
+    def switch(name: str) -> bool:
+        _, var, default, _ = _SWITCH_ROWS[name]
+        given = args[_dest(name)]
+        if given is not None:
+            return bool(given)
+        if var not in env:
+            return default
+        try:
+            return parse_bool(env[var])
+        except ValueError as err:
+            raise ConfigError(f"{var}: {err}") from None
+
+    def duration(flag: str, *, positive: bool = True) -> float:
+        text = value(flag)
+        assert text is not None
+        try:
+            seconds = parse_duration(text)
+        except ValueError as err:
+            raise ConfigError(f"{flag}: {err}") from None
+        if positive and seconds <= 0:
+            raise ConfigError(f"{flag}: must be more than 0, got {text!r}")
+        return seconds
+
+    url = (value("--qbittorrent.url") or "").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--qbittorrent.url: {url!r} is not an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"--qbittorrent.url: {url!r} has an invalid port") from None
+
+    password_file = value("--qbittorrent.password-file")
+    password = (
+        _read_secret(password_file, "--qbittorrent.password-file")
+        if password_file
+        else env.get("QBITTORRENT_PASSWORD")
+    )
+    api_key_file = value("--qbittorrent.api-key-file")
+    api_key = (
+        _read_secret(api_key_file, "--qbittorrent.api-key-file")
+        if api_key_file
+        else env.get("QBITTORRENT_API_KEY") or None
+    )
+
+    try:
+        host, port = parse_listen_address(value("--web.listen-address") or "")
+    except ValueError as err:
+        raise ConfigError(f"--web.listen-address: {err}") from None
+    telemetry_path = value("--web.telemetry-path") or ""
+    if not telemetry_path.startswith("/") or telemetry_path in ("/", "/healthz"):
+        raise ConfigError(
+            f"--web.telemetry-path: {telemetry_path!r} must start with / and not be / or /healthz"
+        )
+
+    cert = _readable(value("--web.tls-cert-file"), "--web.tls-cert-file")
+    key = _readable(value("--web.tls-key-file"), "--web.tls-key-file")
+    if bool(cert) != bool(key):
+        raise ConfigError("--web.tls-cert-file and --web.tls-key-file go together: give both or neither")
+
+    level = (value("--log.level") or "").lower()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"--log.level: {level!r} is not one of {', '.join(_LOG_LEVELS)}")
+    log_format = (value("--log.format") or "").lower()
+    if log_format not in _LOG_FORMATS:
+        raise ConfigError(f"--log.format: {log_format!r} is not one of {', '.join(_LOG_FORMATS)}")
+
+    ca_file = _readable(value("--qbittorrent.ca-file"), "--qbittorrent.ca-file")
+    verify: bool | str = ca_file if ca_file else not switch("qbittorrent.tls-insecure-skip-verify")
+
+    return Config(
+        qbittorrent_url=url,
+        username=value("--qbittorrent.username") or "",
+        password=password,
+        api_key=api_key,
+        timeout=duration("--qbittorrent.timeout"),
+        host_header=value("--qbittorrent.host-header") or None,
+        verify=verify,
+        listen_host=host,
+        listen_port=port,
+        telemetry_path=telemetry_path,
+        timeout_offset=duration("--web.timeout-offset", positive=False),
+        tls_cert_file=cert,
+        tls_key_file=key,
+        log_level=level,
+        log_format=log_format,
+        collect_torrents=switch("collector.torrents"),
+        collect_properties=switch("collector.torrent-properties"),
+        properties_max_age=duration("--torrents.properties-max-age"),
+        demo=switch("demo"),
+    )
+
+
+def flag_table() -> str:
+    """The README's flag table, generated so that it cannot drift from the parser."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for flag, env, default, text in _FLAGS:
+        rows.append(f"| `{flag}` | `{env}` | {f'`{default}`' if default else ''} | {text} |")
+    for name, env, default, text in _SWITCHES:
+        rows.append(f"| `--[no-]{name}` | `{env}` | {'on' if default else 'off'} | {text} |")
+    rows.append("| | `QBITTORRENT_PASSWORD` | | the WebUI password (environment only, never a flag) |")
+    rows.append("| | `QBITTORRENT_API_KEY` | | a qBittorrent 5.2+ API key (environment only) |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(flag_table())

@@ -1,0 +1,175 @@
+"""Wire-to-model translation shared by both API flavours.
+
+The legacy API and ``/api/v2`` use the same names for almost every torrent, transfer and properties
+field (qbittorrent-api.md section 8.9): what differs is the envelope (a list vs. an object keyed by
+hash) and two renamed legacy fields, which the flavour passes in as ``category_key`` and
+``amount_left_key``. Fields a version does not send simply read as ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from qbt_exporter.errors import BadResponse
+from qbt_exporter.flavours.values import Reader
+from qbt_exporter.model import CONNECTION_STATUSES, Torrent, TorrentProperties, Transfer, normalise_state
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def usable_hash(value: object) -> str | None:
+    """The torrent's hash if it can identify series and be sent back in a URL, else ``None``.
+
+    qBittorrent sends 40 hex characters (a v1 info-hash, or a v2 one truncated to 40 from 4.4); 64
+    is accepted for a future full v2 id. The case is kept: legacy servers only know the hash in the
+    case they sent it.
+    """
+    if type(value) is str and len(value) in (40, 64) and _HEX.issuperset(value):
+        return value
+    return None
+
+
+@lru_cache(maxsize=4096)
+def tracker_host(url: str) -> str:
+    """The host name of a tracker URL, "" when there is none.
+
+    Announce URLs carry the user's passkey in the path, query or user-info, so only the host may
+    leave this function: it ends up in a label that anyone who can read the metrics sees. Cached
+    because thousands of torrents usually share a handful of trackers.
+    """
+    if not url:
+        return ""
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return ""
+    return host or ""
+
+
+def normalise_tags(raw: str) -> str:
+    """qBittorrent's ``"b, a"`` as ``"a,b"``: one spelling per set, so the label does not churn."""
+    if not raw:
+        return ""
+    return ",".join(sorted({tag.strip() for tag in raw.split(",")} - {""}))
+
+
+def parse_torrent(
+    obj: Mapping[str, Any],
+    torrent_hash: str,
+    *,
+    category_key: str = "category",
+    amount_left_key: str = "amount_left",
+) -> tuple[Torrent, int]:
+    """One torrent object as a Torrent, and how many of its values were unreadable.
+
+    Property-only values (downloaded, wasted, seeding time, ...) are taken from the list where the
+    version sends them there; the rest stay ``None`` for the properties call to fill.
+    """
+    r = Reader(obj)
+    raw_state = r.text("state", required=True)
+    state = normalise_state(raw_state) if raw_state is not None else None
+    if state is None:
+        state = "unknown"
+        if raw_state is not None:
+            r.invalid += 1  # a state this exporter does not know; a missing one is already counted
+    tags = r.text("tags")
+    tracker = r.text("tracker")
+    torrent = Torrent(
+        hash=torrent_hash,
+        name=r.text("name", required=True) or "",
+        state=state,
+        category=r.text(category_key) or "",
+        tags=normalise_tags(tags) if tags else "",
+        tracker=tracker_host(tracker) if tracker else "",
+        size=r.amount("size"),
+        amount_left=r.amount(amount_left_key),
+        progress=r.amount("progress"),
+        download_speed=r.amount("dlspeed"),
+        upload_speed=r.amount("upspeed"),
+        eta=r.eta("eta"),
+        # 9999 is kept: it is qBittorrent's cap ("at least 9999") and still orders torrents
+        # correctly; -1 (3.2.x, 5.1.1+) is an infinite ratio, which has no number.
+        ratio=r.amount("ratio"),
+        seeds=r.count("num_seeds"),
+        leechers=r.count("num_leechs"),
+        swarm_seeds=r.count("num_complete"),
+        swarm_leechers=r.count("num_incomplete"),
+        added=r.timestamp("added_on"),
+        completed=r.timestamp("completion_on"),
+        last_activity=r.timestamp("last_activity"),
+        downloaded=r.amount("downloaded"),
+        uploaded=r.amount("uploaded"),
+        wasted=r.amount("total_wasted"),
+        active_seconds=r.amount("time_active"),
+        seeding_seconds=r.amount("seeding_time"),
+        connections=r.count("connections_count"),
+    )
+    return torrent, r.invalid
+
+
+def parse_torrents(items: Iterable[tuple[object, object]], **keys: str) -> tuple[list[Torrent], int]:
+    """(hash, object) pairs as Torrents; an item without a usable hash or object is dropped and counted."""
+    torrents: list[Torrent] = []
+    invalid = 0
+    for raw_hash, obj in items:
+        torrent_hash = usable_hash(raw_hash)
+        if torrent_hash is None or not isinstance(obj, dict):
+            invalid += 1
+            continue
+        torrent, bad = parse_torrent(obj, torrent_hash, **keys)
+        torrents.append(torrent)
+        invalid += bad
+    return torrents, invalid
+
+
+def parse_transfer(obj: Mapping[str, Any]) -> tuple[Transfer, int]:
+    """Legacy transferInfo or v2 server_state as a Transfer; keys a version lacks read as ``None``."""
+    r = Reader(obj)
+    status = r.text("connection_status")
+    if status is not None and status not in CONNECTION_STATUSES:
+        r.invalid += 1
+        status = None
+    transfer = Transfer(
+        connection_status=status,
+        dht_nodes=r.count("dht_nodes"),
+        download_speed=r.amount("dl_info_speed"),
+        upload_speed=r.amount("up_info_speed"),
+        download_limit=r.amount("dl_rate_limit"),
+        upload_limit=r.amount("up_rate_limit"),
+        session_downloaded=r.amount("dl_info_data"),
+        session_uploaded=r.amount("up_info_data"),
+        alltime_downloaded=r.amount("alltime_dl"),
+        alltime_uploaded=r.amount("alltime_ul"),
+        peer_connections=r.count("total_peer_connections"),
+        free_disk_space=r.amount("free_space_on_disk"),  # -1 until 4.6+'s checker has run
+        alt_speed_limits=r.flag("use_alt_speed_limits"),
+    )
+    return transfer, r.invalid
+
+
+def parse_properties(obj: Mapping[str, Any]) -> tuple[TorrentProperties, int]:
+    """propertiesGeneral / torrents/properties, which use the same names in both APIs."""
+    r = Reader(obj)
+    props = TorrentProperties(
+        downloaded=r.amount("total_downloaded"),
+        uploaded=r.amount("total_uploaded"),
+        wasted=r.amount("total_wasted"),
+        active_seconds=r.amount("time_elapsed"),
+        seeding_seconds=r.amount("seeding_time"),
+        connections=r.count("nb_connections"),
+    )
+    return props, r.invalid
+
+
+def expect(value: object, kind: type, what: str, endpoint: str) -> Any:
+    """``value`` if it has the top-level JSON type the endpoint promises, else BadResponse.
+
+    A reply of the wrong shape (an HTML page that happens to parse, a bare string) says nothing
+    reliable about any torrent, so the whole call fails rather than yielding an empty list.
+    """
+    if not isinstance(value, kind):
+        raise BadResponse(f"{endpoint}: expected a JSON {what}, got {type(value).__name__}", endpoint=endpoint)
+    return value

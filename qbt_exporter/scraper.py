@@ -1,0 +1,193 @@
+"""One scrape of one qBittorrent: detect the API, read the snapshot, complete it with properties.
+
+The scraper owns everything that must outlive a single scrape: the detected flavour, the
+properties cache, and the single-flight gate. Two Prometheus servers scraping at the same moment
+cause one round of qBittorrent calls; the later arrival waits for the running scrape and shares its
+result, so they also share one session and never log in twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut, Unreachable
+from qbt_exporter.flavours.base import Flavour
+from qbt_exporter.model import ServerInfo, Snapshot, Torrent
+from qbt_exporter.properties import PropertiesCache
+from qbt_exporter.stats import Stats
+
+if TYPE_CHECKING:
+    from qbt_exporter.client import Client
+
+log = logging.getLogger(__name__)
+
+Detector = Callable[["Client", Stats, Deadline], Flavour]
+
+
+@dataclass(slots=True)
+class ScrapeResult:
+    """What the collector needs: the snapshot (``None`` = qBittorrent down) and how it went."""
+
+    snapshot: Snapshot | None
+    duration: float = 0.0
+    cut_short: bool = False
+    properties_skipped: int = 0
+    properties_max_age: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: ScrapeResult | None = None
+
+
+class Scraper:
+    """Reads one qBittorrent per scrape; safe to call from several HTTP threads at once."""
+
+    def __init__(
+        self,
+        client: Client,
+        stats: Stats,
+        *,
+        properties: bool = True,
+        properties_max_age: float = 300.0,
+        detect: Detector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.stats = stats
+        self.fetch_properties = properties
+        self.cache = PropertiesCache(properties_max_age)
+        if detect is None:
+            from qbt_exporter.flavours import detect
+        self._detect = detect
+        self._clock = clock
+        self._flavour: Flavour | None = None
+        self._server: ServerInfo | None = None
+        self._logins_seen = -1
+        self._gate = threading.Lock()
+        self._flight: _Flight | None = None
+        self._last_error: str | None = None
+
+    # --- single flight ------------------------------------------------------------------
+    def scrape(self, deadline: Deadline) -> ScrapeResult:
+        """The result of a scrape that started no earlier than this call."""
+        with self._gate:
+            flight = self._flight
+            leader = flight is None
+            if leader:
+                flight = self._flight = _Flight()
+        assert flight is not None
+        if not leader:
+            if flight.done.wait(deadline.remaining()) and flight.result is not None:
+                return flight.result
+            return ScrapeResult(None, cut_short=True, error="waited for a concurrent scrape")
+        try:
+            flight.result = self._scrape(deadline)
+        finally:
+            with self._gate:
+                self._flight = None
+            flight.done.set()
+        return flight.result
+
+    # --- one scrape ---------------------------------------------------------------------
+    def _scrape(self, deadline: Deadline) -> ScrapeResult:
+        started = self._clock()
+        try:
+            snapshot, cut_short, skipped, max_age = self._read(deadline)
+        except QbtError as err:
+            self._note_failure(err)
+            return ScrapeResult(None, self._clock() - started, isinstance(err, TimedOut), error=str(err))
+        if self._last_error is not None:
+            log.info("qBittorrent answers again at %s", self.client.base_url)
+            self._last_error = None
+        return ScrapeResult(snapshot, self._clock() - started, cut_short, skipped, max_age)
+
+    def _note_failure(self, err: QbtError) -> None:
+        """Log a failure once per change of cause, and re-detect after errors that may mean a new server."""
+        if not isinstance(err, BackingOff | LoginRejected | Banned):
+            self._flavour = None  # restarted, upgraded or replaced: ask /version/api again
+        message = f"{type(err).__name__}: {err}"
+        if message != self._last_error:
+            log.warning("scrape of %s failed: %s", self.client.base_url, message)
+            self._last_error = message
+
+    def _flavour_for(self, deadline: Deadline) -> tuple[Flavour, ServerInfo]:
+        """The flavour to use, detected again when unknown or when the client had to log in anew.
+
+        A new login means qBittorrent forgot our session: it restarted, and may have been upgraded
+        in place, so its version and even its API may have changed.
+        """
+        logins = self.client.logins_ok
+        if self._flavour is None or self._server is None or logins != self._logins_seen:
+            flavour = self._detect(self.client, self.stats, deadline)
+            self._server = flavour.server_info(deadline)
+            self._flavour = flavour
+            self._logins_seen = self.client.logins_ok
+        return self._flavour, self._server
+
+    def _read(self, deadline: Deadline) -> tuple[Snapshot, bool, int, float | None]:
+        flavour, server = self._flavour_for(deadline)
+        transfer, torrents = flavour.snapshot(deadline)
+        if self.client.logins_ok != self._logins_seen:
+            # The snapshot call itself had to log in again: the version we hold may be stale.
+            flavour, server = self._flavour_for(deadline)
+        cut_short = False
+        skipped = 0
+        max_age: float | None = None
+        if self.fetch_properties:
+            torrents, cut_short, skipped, max_age = self._complete(flavour, torrents, deadline)
+        return Snapshot(server, transfer, torrents), cut_short, skipped, max_age
+
+    def _complete(
+        self, flavour: Flavour, torrents: list[Torrent], deadline: Deadline
+    ) -> tuple[list[Torrent], bool, int, float | None]:
+        """Fetch the due properties within the budget, then fill every torrent from the cache."""
+        self.cache.retain(t.hash for t in torrents)
+        state_of = {t.hash: t.state for t in torrents}
+        vanished: set[str] = set()
+        due = self.cache.due(torrents, self._clock())
+        fetched = 0
+        cut_short = False
+        for item in due:
+            if deadline.expired():
+                cut_short = True
+                break
+            try:
+                props = flavour.properties(item.hash, deadline)
+            except (Unreachable, BackingOff) as err:
+                # The server stopped answering mid-way: keep what we have, try again next scrape.
+                cut_short = cut_short or isinstance(err, TimedOut)
+                break
+            except QbtError:
+                fetched += 1
+                continue  # this torrent's property series are absent this time; the rest go on
+            fetched += 1
+            self.stats.properties_refresh(item.reason)
+            if props is None:
+                vanished.add(item.hash)
+                self.cache.forget(item.hash)
+            else:
+                self.cache.store(item.hash, props, state_of[item.hash], self._clock())
+        skipped = len(due) - fetched
+        now = self._clock()
+        completed: list[Torrent] = []
+        oldest: float | None = None
+        for torrent in torrents:
+            if torrent.hash in vanished:
+                continue
+            if torrent.missing_properties():
+                cached = self.cache.get(torrent.hash, now)
+                if cached is not None:
+                    props, age = cached
+                    torrent = torrent.with_properties(props)
+                    oldest = age if oldest is None else max(oldest, age)
+            completed.append(torrent)
+        return completed, cut_short, skipped, oldest

@@ -1,0 +1,154 @@
+"""The HTTP side: routing, the scrape deadline, and the server that runs it.
+
+A WSGI app on prometheus_client's threading WSGI server. ``/metrics`` must always answer, quickly
+and with 200: a failing qBittorrent is reported as ``qbittorrent_up 0``, never as an HTTP error,
+and an unexpected exception in the exporter is logged and answered the same way, so Prometheus
+keeps the exporter's own series and alerts on ``qbittorrent_up`` rather than on a scrape error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIServer, make_server
+
+from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, choose_encoder
+
+from qbt_exporter import __version__
+from qbt_exporter.collector import Collector
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.scraper import ScrapeResult
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
+DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's default scrape_timeout, for scrapers that send no header
+MIN_BUDGET = 0.1
+
+
+def scrape_budget(environ: dict[str, Any], offset: float) -> float:
+    """Seconds the qBittorrent calls of this scrape may take: Prometheus's timeout minus the offset."""
+    raw = environ.get(TIMEOUT_HEADER)
+    try:
+        timeout = float(raw) if raw else DEFAULT_SCRAPE_TIMEOUT
+    except ValueError:
+        timeout = DEFAULT_SCRAPE_TIMEOUT
+    if not timeout > 0:  # also rejects NaN
+        timeout = DEFAULT_SCRAPE_TIMEOUT
+    return max(MIN_BUDGET, timeout - offset)
+
+
+@dataclass
+class _Families:
+    """Adapts a list of families to the registry interface ``generate_latest`` expects."""
+
+    families: list[Any]
+
+    def collect(self) -> Iterable[Any]:
+        return self.families
+
+
+class ExporterApp:
+    """The WSGI application: ``/``, ``/healthz`` and the telemetry path."""
+
+    def __init__(
+        self, collector: Collector, *, telemetry_path: str = "/metrics", timeout_offset: float = 0.5
+    ):
+        self.collector = collector
+        self.telemetry_path = telemetry_path
+        self.timeout_offset = timeout_offset
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == self.telemetry_path:
+            return self._metrics(environ, start_response)
+        if path == "/healthz":
+            return _reply(start_response, "200 OK", "text/plain; charset=utf-8", b"ok\n")
+        if path == "/":
+            return _reply(start_response, "200 OK", "text/html; charset=utf-8", self._landing())
+        return _reply(start_response, "404 Not Found", "text/plain; charset=utf-8", b"not found\n")
+
+    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        deadline = Deadline(scrape_budget(environ, self.timeout_offset))
+        try:
+            families = self.collector.collect_within(deadline)
+        except Exception:  # the HTTP server must never see an exception from a scrape
+            log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
+            families = self.collector.families(ScrapeResult(None, error="internal error"))
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        body = encoder(_Families(families))
+        headers = [("Content-Type", content_type)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [body]
+
+    def _landing(self) -> bytes:
+        path = html.escape(self.telemetry_path)
+        page = (
+            "<!DOCTYPE html><html><head><title>qBittorrent exporter</title></head><body>"
+            f"<h1>qBittorrent exporter</h1><p>Version {html.escape(__version__)}</p>"
+            f'<ul><li><a href="{path}">Metrics</a></li><li><a href="/healthz">Health</a></li></ul>'
+            "</body></html>\n"
+        )
+        return page.encode()
+
+
+def _reply(start_response: StartResponse, status: str, content_type: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Server:
+    """A running HTTP server on its own thread; ``stop()`` shuts it down and frees the port."""
+
+    def __init__(self, httpd: WSGIServer) -> None:
+        self.httpd = httpd
+        self.thread = threading.Thread(target=httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def start(self) -> Server:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class _IPv6Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+def serve(
+    app: ExporterApp,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> Server:
+    """Bind and start serving ``app``; TLS when a certificate and key are given."""
+    server_class = _IPv6Server if ":" in host else ThreadingWSGIServer
+    httpd = make_server(host, port, app, server_class, handler_class=_SilentHandler)
+    if certfile and keyfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(certfile, keyfile)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return Server(httpd).start()

@@ -1,0 +1,70 @@
+"""Small stand-ins for the client and a flavour, for tests of the parts above them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.errors import QbtError
+from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+
+
+@dataclass
+class FakeClient:
+    base_url: str = "http://qbt.invalid"
+    logins_ok: int = 1
+    backoff: float = 0.0
+
+    def login_backoff_remaining(self) -> float:
+        return self.backoff
+
+
+@dataclass
+class FakeFlavour:
+    """A flavour whose answers the test sets; counts calls like a server would."""
+
+    torrents: list[Torrent] = field(default_factory=list)
+    transfer: Transfer = field(default_factory=lambda: Transfer(connection_status="connected", dht_nodes=5))
+    props: dict[str, TorrentProperties | None] = field(default_factory=dict)
+    fail: QbtError | None = None
+    property_delay: float = 0.0
+    snapshot_delay: float = 0.0
+    snapshot_calls: int = 0
+    property_calls: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    api = "legacy"
+
+    def server_info(self, deadline: Deadline) -> ServerInfo:
+        return ServerInfo("v4.0.4", "legacy", "17")
+
+    def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
+        with self.lock:
+            self.snapshot_calls += 1
+        if self.snapshot_delay:
+            time.sleep(self.snapshot_delay)
+        if self.fail is not None:
+            raise self.fail
+        return self.transfer, list(self.torrents)
+
+    def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
+        self.property_calls.append(torrent_hash)
+        if self.property_delay:
+            time.sleep(self.property_delay)
+        return self.props.get(torrent_hash, TorrentProperties(wasted=1, seeding_seconds=2, connections=3))
+
+
+def torrent(n: int, state: str = "stalledUP", **fields: object) -> Torrent:
+    """A torrent with a hash derived from ``n`` and list values but no property-only values."""
+    base: dict[str, object] = {
+        "hash": f"{n:040x}",
+        "name": f"torrent {n}",
+        "state": state,
+        "size": 1000.0 * n,
+        "downloaded": 10.0 * n,
+        "uploaded": 5.0 * n,
+        "active_seconds": 60.0,
+    }
+    base.update(fields)
+    return Torrent(**base)  # type: ignore[arg-type]

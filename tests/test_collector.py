@@ -1,0 +1,104 @@
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from qbt_exporter.collector import Collector
+from qbt_exporter.errors import Unreachable
+from qbt_exporter.metrics import CATALOGUE
+from qbt_exporter.model import TORRENT_STATES, Transfer
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.stats import Stats
+from tests.fakes import FakeClient, FakeFlavour, torrent
+
+
+class _Registry:
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        return self.collector.collect()
+
+
+def scrape(flavour: FakeFlavour, **kwargs: object) -> tuple[str, Stats]:
+    stats = Stats()
+    scraper = Scraper(FakeClient(), stats, detect=lambda *_: flavour)  # type: ignore[arg-type]
+    text = generate_latest(_Registry(Collector(scraper, stats, **kwargs))).decode()  # type: ignore[arg-type]
+    return text, stats
+
+
+def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
+
+
+def test_down_means_up_zero_and_no_data_series() -> None:
+    text, _ = scrape(FakeFlavour(fail=Unreachable("refused")))
+    got = samples(text)
+    assert got["qbittorrent_up"] == [({}, 0.0)]
+    data = {name for name in got if not name.startswith(("qbittorrent_exporter_", "qbittorrent_up"))}
+    assert data == set()
+    assert "qbittorrent_exporter_build_info" in got
+
+
+def test_every_state_is_counted_for_every_category() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1, "downloading", category="linux"), torrent(2, "stoppedUP")])
+    got = samples(scrape(flavour)[0])["qbittorrent_torrents"]
+    assert len(got) == 2 * len(TORRENT_STATES)
+    counts = {(labels["category"], labels["state"]): value for labels, value in got}
+    assert counts[("linux", "downloading")] == 1 and counts[("", "stoppedUP")] == 1
+    assert counts[("linux", "stoppedUP")] == 0 and counts[("", "error")] == 0
+
+
+def test_unknown_values_are_absent_not_zero() -> None:
+    flavour = FakeFlavour(
+        transfer=Transfer(connection_status="firewalled", dht_nodes=None, download_speed=0.0),
+        torrents=[torrent(1, eta=None, ratio=None, completed=None)],
+    )
+    got = samples(scrape(flavour, per_torrent=True)[0])
+    assert "qbittorrent_dht_nodes" not in got
+    assert got["qbittorrent_download_speed_bytes_per_second"] == [({}, 0.0)]
+    assert "qbittorrent_torrent_eta_seconds" not in got
+    assert "qbittorrent_torrent_completed_timestamp_seconds" not in got
+    status = {labels["status"]: value for labels, value in got["qbittorrent_connection_status"]}
+    assert status == {"connected": 0.0, "firewalled": 1.0, "disconnected": 0.0}
+
+
+def test_names_with_quotes_backslashes_newlines_and_unicode_round_trip() -> None:
+    name = 'He said "hi" \\ back\nline two Ünïcødé 日本語'
+    text, _ = scrape(FakeFlavour(torrents=[torrent(1, name=name)]))
+    info = samples(text)["qbittorrent_torrent_info"]
+    assert info[0][0]["name"] == name
+    assert '\\"hi\\" \\\\ back\\nline two' in text
+
+
+def test_per_torrent_series_can_be_turned_off() -> None:
+    got = samples(scrape(FakeFlavour(torrents=[torrent(1)]), per_torrent=False)[0])
+    assert not [name for name in got if name.startswith("qbittorrent_torrent_")]
+    assert len(got["qbittorrent_torrents"]) == len(TORRENT_STATES)
+
+
+def test_every_emitted_metric_is_in_the_catalogue() -> None:
+    flavour = FakeFlavour(
+        torrents=[torrent(1, eta=5.0, ratio=1.0, completed=1.0, last_activity=2.0, added=1.0)],
+        transfer=Transfer(
+            connection_status="connected",
+            dht_nodes=1,
+            alltime_downloaded=5.0,
+            free_disk_space=1.0,
+            alt_speed_limits=True,
+        ),
+    )
+    text, _ = scrape(flavour)
+    families = {fam.name for fam in text_string_to_metric_families(text)}
+    catalogue = {row.name.removesuffix("_total") for row in CATALOGUE}
+    assert families <= catalogue
+    # The per-torrent values the fake provides all appear.
+    for expected in (
+        "qbittorrent_torrent_eta_seconds",
+        "qbittorrent_torrent_wasted_bytes_total",
+        "qbittorrent_alt_speed_limits_enabled",
+        "qbittorrent_free_disk_space_bytes",
+    ):
+        assert expected in samples(text)

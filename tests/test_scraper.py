@@ -1,0 +1,127 @@
+import threading
+import time
+
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.errors import LoginRejected, NotFound, Unreachable
+from qbt_exporter.model import TorrentProperties
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.stats import Stats
+from tests.fakes import FakeClient, FakeFlavour, torrent
+
+
+class Detections:
+    """A detector that hands out the given flavour and counts how often it was asked."""
+
+    def __init__(self, flavour: FakeFlavour) -> None:
+        self.flavour = flavour
+        self.calls = 0
+
+    def __call__(self, client, stats, deadline):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.flavour
+
+
+def make(flavour: FakeFlavour, **kwargs: object) -> tuple[Scraper, FakeClient, Detections, Stats]:
+    client, stats, detect = FakeClient(), Stats(), Detections(flavour)
+    scraper = Scraper(client, stats, detect=detect, **kwargs)  # type: ignore[arg-type]
+    return scraper, client, detect, stats
+
+
+def test_snapshot_is_completed_from_properties() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1), torrent(2)])
+    scraper, _, detect, stats = make(flavour)
+    result = scraper.scrape(Deadline(5))
+    assert result.snapshot is not None and not result.cut_short
+    assert result.snapshot.server.version == "v4.0.4"
+    assert [(t.wasted, t.seeding_seconds, t.connections) for t in result.snapshot.torrents] == [(1, 2, 3)] * 2
+    assert stats.get("properties_refreshes", "new") == 2
+    # The second scrape needs no properties and no new detection.
+    scraper.scrape(Deadline(5))
+    assert len(flavour.property_calls) == 2 and detect.calls == 1
+
+
+def test_vanished_torrent_is_dropped_from_the_output() -> None:
+    gone = torrent(2)
+    flavour = FakeFlavour(torrents=[torrent(1), gone], props={gone.hash: None})
+    scraper, *_ = make(flavour)
+    result = scraper.scrape(Deadline(5))
+    assert result.snapshot is not None
+    assert [t.hash for t in result.snapshot.torrents] == [torrent(1).hash]
+
+
+def test_property_calls_stop_at_the_deadline_and_say_so() -> None:
+    flavour = FakeFlavour(torrents=[torrent(n) for n in range(1, 51)], property_delay=0.01)
+    scraper, *_ = make(flavour)
+    result = scraper.scrape(Deadline(0.1))
+    assert result.snapshot is not None and result.cut_short
+    assert 0 < len(flavour.property_calls) < 50
+    assert result.properties_skipped == 50 - len(flavour.property_calls)
+    # Torrents without properties yet are still exported, without the property-only values.
+    assert len(result.snapshot.torrents) == 50
+    assert sum(t.wasted is None for t in result.snapshot.torrents) == result.properties_skipped
+    # The next scrapes pick up where this one stopped instead of starting over.
+    for _ in range(20):
+        if not scraper.scrape(Deadline(0.1)).cut_short:
+            break
+    assert sorted(flavour.property_calls) == sorted(t.hash for t in flavour.torrents)
+
+
+def test_failure_gives_no_snapshot_and_redetects_next_time() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1)])
+    scraper, _, detect, _ = make(flavour)
+    assert scraper.scrape(Deadline(5)).snapshot is not None
+    flavour.fail = NotFound("gone", endpoint="torrents")
+    failed = scraper.scrape(Deadline(5))
+    assert failed.snapshot is None and failed.error
+    flavour.fail = None
+    assert scraper.scrape(Deadline(5)).snapshot is not None
+    assert detect.calls == 2
+
+
+def test_rejected_login_does_not_force_redetection() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1)])
+    scraper, _, detect, _ = make(flavour)
+    scraper.scrape(Deadline(5))
+    flavour.fail = LoginRejected("wrong password")
+    assert scraper.scrape(Deadline(5)).snapshot is None
+    assert detect.calls == 1
+
+
+def test_new_login_means_restart_so_version_is_read_again() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1)])
+    scraper, client, detect, _ = make(flavour)
+    scraper.scrape(Deadline(5))
+    client.logins_ok += 1  # qBittorrent forgot our session and the client logged in again
+    scraper.scrape(Deadline(5))
+    assert detect.calls == 2
+
+
+def test_failure_is_logged_once_per_cause(caplog) -> None:  # type: ignore[no-untyped-def]
+    flavour = FakeFlavour(fail=Unreachable("connection refused"))
+    scraper, *_ = make(flavour)
+    for _ in range(5):
+        scraper.scrape(Deadline(5))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "connection refused" in warnings[0].getMessage()
+
+
+def test_concurrent_scrapes_share_one_round_of_calls() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1)], snapshot_delay=0.2)
+    scraper, *_ = make(flavour, properties=False)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(scraper.scrape(Deadline(5)))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+    assert flavour.snapshot_calls == 1
+    assert len(results) == 4 and all(r is results[0] for r in results)
+
+
+def test_properties_off_makes_no_property_calls() -> None:
+    flavour = FakeFlavour(torrents=[torrent(1)], props={torrent(1).hash: TorrentProperties(wasted=9)})
+    scraper, *_ = make(flavour, properties=False)
+    result = scraper.scrape(Deadline(5))
+    assert flavour.property_calls == [] and result.snapshot is not None
+    assert result.snapshot.torrents[0].wasted is None
