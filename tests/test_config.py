@@ -1,0 +1,91 @@
+import pytest
+
+from qbt_exporter.cli import main
+from qbt_exporter.config import ConfigError, flag_table, parse, parse_duration, parse_listen_address
+
+
+def test_defaults() -> None:
+    config = parse([], environ={})
+    assert config.qbittorrent_url == "http://localhost:8080"
+    assert config.username == "admin" and config.password is None
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9561)
+    assert config.telemetry_path == "/metrics"
+    assert config.timeout == 5 and config.timeout_offset == 0.5
+    assert config.collect_torrents and config.collect_properties and not config.demo
+    assert config.properties_max_age == 300
+    assert config.verify is True and config.log_format == "logfmt"
+
+
+def test_environment_is_read_and_flags_win() -> None:
+    env = {
+        "QBITTORRENT_URL": "http://qbt:8080/prefix/",
+        "QBITTORRENT_USERNAME": "env-user",
+        "QBITTORRENT_PASSWORD": "s3cret",
+        "QBT_EXPORTER_WEB_LISTEN_ADDRESS": "127.0.0.1:9000",
+        "QBT_EXPORTER_COLLECTOR_TORRENTS": "false",
+    }
+    config = parse(["--qbittorrent.username", "flag-user"], environ=env)
+    assert config.qbittorrent_url == "http://qbt:8080/prefix"
+    assert config.username == "flag-user" and config.password == "s3cret"
+    assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9000)
+    assert not config.collect_torrents
+    assert parse(["--collector.torrents"], environ=env).collect_torrents
+
+
+def test_password_file_wins_over_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    config = parse(["--qbittorrent.password-file", str(secret)], environ={"QBITTORRENT_PASSWORD": "env"})
+    assert config.password == "from-file"
+
+
+def test_there_is_no_password_flag() -> None:
+    with pytest.raises(ConfigError, match="unrecognized arguments"):
+        parse(["--qbittorrent.password", "visible-in-ps"], environ={})
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--qbittorrent.url", "localhost:8080"], {}, "--qbittorrent.url"),
+        (["--qbittorrent.url", "http://host:99999"], {}, "invalid port"),
+        (["--qbittorrent.timeout", "soon"], {}, "--qbittorrent.timeout"),
+        (["--qbittorrent.timeout", "0s"], {}, "more than 0"),
+        (["--web.listen-address", "9561"], {}, "--web.listen-address"),
+        (["--web.listen-address", "::1:9561"], {}, "brackets"),
+        (["--web.telemetry-path", "metrics"], {}, "--web.telemetry-path"),
+        (["--log.level", "loud"], {}, "--log.level"),
+        (["--log.format", "xml"], {}, "--log.format"),
+        (["--qbittorrent.password-file", "/nonexistent/pw"], {}, "cannot read"),
+        (["--web.tls-cert-file", "/etc/hostname"], {}, "go together"),
+        ([], {"QBT_EXPORTER_COLLECTOR_TORRENTS": "maybe"}, "QBT_EXPORTER_COLLECTOR_TORRENTS"),
+        (["--no-such-flag"], {}, "unrecognized"),
+    ],
+)
+def test_bad_values_name_the_culprit(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(argv, environ=env)
+
+
+def test_cli_bad_value_is_one_line_and_exit_2(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("QBITTORRENT_URL", raising=False)
+    assert main(["--qbittorrent.url", "ftp://x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qbt-exporter: error: --qbittorrent.url")
+
+
+def test_durations_and_addresses() -> None:
+    assert parse_duration("500ms") == 0.5 and parse_duration("2m") == 120 and parse_duration("3") == 3
+    assert parse_listen_address("[::]:9561") == ("::", 9561)
+    assert parse_listen_address(":1") == ("0.0.0.0", 1)
+
+
+def test_flag_table_lists_every_flag() -> None:
+    table = flag_table()
+    for flag in (
+        "--qbittorrent.url",
+        "--web.listen-address",
+        "--[no-]collector.torrents",
+        "QBITTORRENT_PASSWORD",
+    ):
+        assert flag in table

@@ -1,0 +1,26 @@
+"""The README's generated tables must match the code they describe."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from qbt_exporter.config import flag_table
+from qbt_exporter.metrics import markdown_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = {"metrics": markdown_table, "flags": flag_table}
+
+
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+def test_generated_block_is_current(block: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    pattern = re.compile(rf"(<!-- {block}:begin -->\n)(.*?)(\n<!-- {block}:end -->)", re.S)
+    match = pattern.search(text)
+    assert match, f"README has no {block} block"
+    expected = BLOCKS[block]()
+    if os.environ.get("UPDATE_README"):
+        README.write_text(pattern.sub(lambda m: m.group(1) + expected + m.group(3), text), encoding="utf-8")
+        return
+    assert match.group(2) == expected, f"run UPDATE_README=1 python -m pytest {__file__}"
