@@ -21,10 +21,11 @@ import platform
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
+from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import CATALOGUE, MetricSpec, spec
 from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, Snapshot, Torrent, Transfer
 from qbt_exporter.scraper import Scraper, ScrapeResult
@@ -44,14 +45,8 @@ _VALUE_ROWS: dict[str, tuple[MetricSpec, ...]] = {
 }
 
 
-def family(row: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
-    """An empty family for a catalogue row, with the row's help and labels."""
-    cls = CounterMetricFamily if row.kind == "counter" else GaugeMetricFamily
-    return cls(row.name, row.help, labels=row.labels)
-
-
-def _named(name: str) -> GaugeMetricFamily | CounterMetricFamily:
-    return family(spec(name))
+def _named(name: str) -> Family:
+    return Family(spec(name))
 
 
 class Collector:
@@ -71,18 +66,19 @@ class Collector:
 
     def collect(self) -> Iterator[Metric]:
         """For registry use without a Prometheus deadline: the client's own timeouts apply."""
-        yield from self.collect_within(Deadline.never())
+        for fam in self.collect_within(Deadline.never()):
+            yield fam.to_metric()
 
-    def collect_within(self, deadline: Deadline) -> list[Metric]:
+    def collect_within(self, deadline: Deadline) -> list[Family]:
         result = self.scraper.scrape(deadline)
         return self.families(result)
 
     # --- building families --------------------------------------------------------------
-    def families(self, result: ScrapeResult) -> list[Metric]:
-        out: list[Metric] = []
+    def families(self, result: ScrapeResult) -> list[Family]:
+        out: list[Family] = []
         snap = result.snapshot
         up = _named("qbittorrent_up")
-        up.add_metric([], 1.0 if snap is not None else 0.0)
+        up.add(1.0 if snap is not None else 0.0)
         out.append(up)
         if snap is not None:
             out.extend(self._server_families(snap))
@@ -91,81 +87,79 @@ class Collector:
         out.extend(self._exporter_families(result))
         return out
 
-    def _server_families(self, snap: Snapshot) -> Iterable[Metric]:
+    def _server_families(self, snap: Snapshot) -> Iterable[Family]:
         version = _named("qbittorrent_version_info")
-        version.add_metric([snap.server.version, snap.server.api, snap.server.api_version], 1.0)
+        version.add(snap.server.version, snap.server.api, snap.server.api_version, 1.0)
         yield version
         yield from self._transfer_families(snap.transfer)
         yield self._torrent_counts(snap.torrents)
 
     @staticmethod
-    def _transfer_families(transfer: Transfer) -> Iterable[Metric]:
+    def _transfer_families(transfer: Transfer) -> Iterable[Family]:
         if transfer.connection_status in CONNECTION_STATUSES:
             status = _named("qbittorrent_connection_status")
             for name in CONNECTION_STATUSES:
-                status.add_metric([name], 1.0 if name == transfer.connection_status else 0.0)
+                status.add(name, 1.0 if name == transfer.connection_status else 0.0)
             yield status
         for row in _VALUE_ROWS["server"]:
             assert row.read is not None
             value = row.read(transfer)
             if value is not None:
-                fam = family(row)
-                fam.add_metric([], float(value))
+                fam = Family(row)
+                fam.add(value)
                 yield fam
 
     @staticmethod
-    def _torrent_counts(torrents: list[Torrent]) -> Metric:
+    def _torrent_counts(torrents: list[Torrent]) -> Family:
         """Every known state for every category in use, so a state that empties reads 0, not absent."""
         counts = Counter((t.category, t.state) for t in torrents)
         categories = sorted({t.category for t in torrents} | {""})
         fam = _named("qbittorrent_torrents")
         for category in categories:
             for state in TORRENT_STATES:
-                fam.add_metric([state, category], float(counts.get((category, state), 0)))
+                fam.add(state, category, float(counts.get((category, state), 0)))
         return fam
 
     @staticmethod
-    def _torrent_families(torrents: list[Torrent]) -> Iterable[Metric]:
+    def _torrent_families(torrents: list[Torrent]) -> Iterable[Family]:
         info = _named("qbittorrent_torrent_info")
         state = _named("qbittorrent_torrent_state")
         for t in torrents:
-            info.add_metric([t.hash, t.name, t.category, t.tags, t.tracker], 1.0)
-            state.add_metric([t.hash, t.state], 1.0)
+            info.add(t.hash, t.name, t.category, t.tags, t.tracker, 1.0)
+            state.add(t.hash, t.state, 1.0)
         yield info
         yield state
         for row in _VALUE_ROWS["torrent"]:
             read = row.read
             assert read is not None
-            fam = family(row)
-            for t in torrents:
-                value = read(t)
-                if value is not None:
-                    fam.add_metric([t.hash], float(value))
+            fam = Family(row)
+            # The hot loop of a large scrape (20 families x every torrent): one list comprehension.
+            fam.rows = [(t.hash, value) for t in torrents if (value := read(t)) is not None]
             yield fam
 
-    def _exporter_families(self, result: ScrapeResult) -> Iterable[Metric]:
+    def _exporter_families(self, result: ScrapeResult) -> Iterable[Family]:
         build = _named("qbittorrent_exporter_build_info")
-        build.add_metric([__version__, platform.python_version()], 1.0)
+        build.add(__version__, platform.python_version(), 1.0)
         yield build
         duration = _named("qbittorrent_exporter_scrape_duration_seconds")
-        duration.add_metric([], result.duration)
+        duration.add(result.duration)
         yield duration
         cut = _named("qbittorrent_exporter_scrape_cut_short")
-        cut.add_metric([], 1.0 if result.cut_short else 0.0)
+        cut.add(1.0 if result.cut_short else 0.0)
         yield cut
         for name, stats_family in _STATS_COUNTERS.items():
             fam = _named(name)
             for labels, value in self.stats.items(stats_family):
-                fam.add_metric(list(labels), value)
+                fam.add(*labels, value)
             yield fam
         backoff = _named("qbittorrent_exporter_login_backoff_seconds")
-        backoff.add_metric([], self.scraper.client.login_backoff_remaining())
+        backoff.add(self.scraper.client.login_backoff_remaining())
         yield backoff
         if self.scraper.fetch_properties and result.snapshot is not None:
             skipped = _named("qbittorrent_exporter_torrent_properties_skipped")
-            skipped.add_metric([], float(result.properties_skipped))
+            skipped.add(float(result.properties_skipped))
             yield skipped
             if result.properties_max_age is not None:
                 age = _named("qbittorrent_exporter_torrent_properties_max_age_seconds")
-                age.add_metric([], result.properties_max_age)
+                age.add(result.properties_max_age)
                 yield age

@@ -13,6 +13,7 @@ in the collector.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,11 +39,7 @@ def _bool(value: bool | None) -> float | None:
 
 
 def _attr(name: str) -> Callable[[Any], float | None]:
-    def read(obj: Any) -> float | None:
-        return getattr(obj, name)
-
-    read.__name__ = f"read_{name}"
-    return read
+    return operator.attrgetter(name)
 
 
 def _server(name: str, kind: Kind, help: str, field: str) -> MetricSpec:

@@ -19,11 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
 
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, choose_encoder
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    ThreadingWSGIServer,
+    _SilentHandler,
+    choose_encoder,
+)
 
 from qbt_exporter import __version__
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
+from qbt_exporter.exposition import render_text
 from qbt_exporter.scraper import ScrapeResult
 
 log = logging.getLogger(__name__)
@@ -84,8 +90,12 @@ class ExporterApp:
         except Exception:  # the HTTP server must never see an exception from a scrape
             log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
             families = self.collector.families(ScrapeResult(None, error="internal error"))
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        body = encoder(_Families(families))
+        accept = environ.get("HTTP_ACCEPT", "")
+        if _text_is_acceptable(accept):
+            body, content_type = render_text(families), CONTENT_TYPE_PLAIN_0_0_4
+        else:  # only OpenMetrics will do: prometheus_client's own encoder, from ordinary families
+            encoder, content_type = choose_encoder(accept)
+            body = encoder(_Families([family.to_metric() for family in families]))
         headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = gzip.compress(body, compresslevel=1)
@@ -103,6 +113,22 @@ class ExporterApp:
             "</body></html>\n"
         )
         return page.encode()
+
+
+def _text_is_acceptable(accept: str) -> bool:
+    """True when the client takes the classic text format.
+
+    Prometheus lists it in every Accept header it sends (after OpenMetrics). The exporter prefers
+    it: it has nothing that needs OpenMetrics (no exemplars, no created timestamps), and its
+    renderer is several times faster than building prometheus_client samples at 10,000 torrents.
+    """
+    if not accept.strip():
+        return True
+    for item in accept.split(","):
+        media = item.split(";")[0].strip()
+        if media in ("text/plain", "text/*", "*/*"):
+            return True
+    return False
 
 
 def _reply(start_response: StartResponse, status: str, content_type: str, body: bytes) -> list[bytes]:

@@ -1,0 +1,83 @@
+"""Metric families stored as columns, and a fast text renderer for them.
+
+At 10,000 torrents a scrape carries about 220,000 samples. Building a prometheus_client ``Sample``
+(a namedtuple with a label dict) for each and rendering it through ``generate_latest`` cost about
+1.1 s on the reference machine, more than qBittorrent's own answer. A ``Family`` keeps its samples
+as plain tuples and ``render_text`` writes them straight out, producing byte for byte what
+``generate_latest`` would (``tests/test_exposition.py`` holds it to that). For any other format
+(OpenMetrics, when Prometheus asks for it), ``Family.to_metric`` hands prometheus_client an ordinary
+family and its own encoder does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from qbt_exporter.metrics import MetricSpec
+
+
+def _escape(value: str) -> str:
+    """Label-value escaping exactly as prometheus_client's text format does it."""
+    if "\\" in value or "\n" in value or '"' in value:  # rare: skip three replace() calls
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+class Family:
+    """One metric family for one scrape; ``add(*label_values, value)`` appends a sample."""
+
+    __slots__ = ("rows", "spec")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self.rows: list[tuple[object, ...]] = []
+
+    def add(self, *row: object) -> None:
+        self.rows.append(row)
+
+    @property
+    def base_name(self) -> str:
+        """The family name as prometheus_client stores it: counters without ``_total``."""
+        name = self.spec.name
+        return name.removesuffix("_total") if self.spec.kind == "counter" else name
+
+    def to_metric(self) -> Metric:
+        """An ordinary prometheus_client family with the same samples, for its other encoders."""
+        metric = Metric(self.base_name, self.spec.help, self.spec.kind)
+        names = self.spec.labels
+        metric.samples = [
+            Sample(self.spec.name, dict(zip(names, row[:-1], strict=True)), float(row[-1]))  # type: ignore[arg-type]
+            for row in self.rows
+        ]
+        return metric
+
+
+def render_text(families: Iterable[Family]) -> bytes:
+    """The Prometheus text format (0.0.4) of ``families``, identical to ``generate_latest``."""
+    out: list[str] = []
+    append = out.append
+    fmt = floatToGoString
+    for family in families:
+        spec = family.spec
+        help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+        append(f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {spec.kind}\n")
+        if not spec.labels:
+            for (value,) in family.rows:
+                append(f"{spec.name} {fmt(value)}\n")
+            continue
+        # prometheus_client writes labels sorted by name; render in that order.
+        order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
+        if len(order) == 1:
+            prefix = f'{spec.name}{{{spec.labels[0]}="'
+            for label, value in family.rows:
+                append(f'{prefix}{_escape(label)}"}} {fmt(value)}\n')  # type: ignore[arg-type]
+            continue
+        keys = [f'{spec.labels[i]}="' for i in order]
+        for row in family.rows:
+            labels = '",'.join(keys[n] + _escape(row[i]) for n, i in enumerate(order))  # type: ignore[arg-type]
+            append(f'{spec.name}{{{labels}"}} {fmt(row[-1])}\n')
+    return "".join(out).encode("utf-8")
