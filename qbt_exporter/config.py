@@ -174,6 +174,7 @@ def _dest(flag: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="qbt-exporter",
+        allow_abbrev=False,
         description="Prometheus exporter for qBittorrent (legacy WebUI API 3.2.0-4.0.4 and /api/v2).",
     )
     for flag, env, default, text in _FLAGS:

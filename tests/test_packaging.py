@@ -58,7 +58,6 @@ def test_the_files_the_dockerfile_copies_make_a_working_install(tmp_path: Path) 
             "install",
             "-q",
             "--no-deps",
-            "--no-build-isolation",
             "--target",
             str(target),
             str(context),

@@ -1,0 +1,599 @@
+"""Transport and session for ONE qBittorrent WebUI: HTTP, cookies, login, back-off, CSRF/Host quirks.
+
+This module knows how qBittorrent behaves on the wire (see ``qbittorrent-api.md`` §3–§6), never
+what its JSON means: flavours ask for a path and get bytes (or parsed JSON) back.
+
+What it protects against, and why:
+
+* **Bans.** Five failed logins ban the exporter's IP for an hour, and qBittorrent ≤ 4.0.4 never
+  forgets a failure, so a wrong password must not be retried on every scrape: after a rejection no
+  login is attempted for ``login_backoff`` seconds, doubling up to ``login_backoff_max``. A ban reply
+  stops *every* request for ``ban_duration`` (≤ 4.0.4 answers 403 on every path while banned).
+* **Dropped connections.** ≤ 4.0.4 closes the socket after every reply without saying so, and 4.1+
+  drop idle keep-alive connections after 7 s: a pooled connection may be dead, so a request that
+  fails with "connection dropped" is sent once more. Timeouts are never retried.
+* **CSRF and Host checks.** 3.3.13 demands a Referer, 3.3.14+ reject a Host header whose port is not
+  qBittorrent's own (Docker port mapping). A 401 makes the client try a matching Referer, then the
+  host name without port, and keep what worked.
+* **Concurrent scrapes.** One lock around logging in: two threads without a session cause one login.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from qbt_exporter import __version__
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.errors import (
+    BackingOff,
+    BadResponse,
+    Banned,
+    Forbidden,
+    HttpError,
+    LoginRejected,
+    NotFound,
+    QbtError,
+    TimedOut,
+    Unauthorized,
+    Unreachable,
+)
+from qbt_exporter.stats import Stats
+
+log = logging.getLogger(__name__)
+
+V2_LOGIN = "/api/v2/auth/login"
+V2_LOGOUT = "/api/v2/auth/logout"
+LOGIN_ENDPOINT = "login"
+LOGOUT_ENDPOINT = "logout"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+BAN_MARKER = b"banned"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# An error on a pooled connection the server had already closed: safe to send once more.
+_DROPPED = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+_TIMEOUTS = (urllib3.exceptions.TimeoutError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP reply, read in full: the caller decides what its status means."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def is_ban(self) -> bool:
+        """403 + "Your IP address has been banned ...": every version words it the same way."""
+        return self.status == 403 and BAN_MARKER in self.body.lower()
+
+
+@dataclass
+class _Call:
+    """Book-keeping of one logical call: whether it reached the network and how to count a failure."""
+
+    sent: bool = False
+    failure_outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class _Route:
+    """The Host header override and whether to send a Referer, as learned from 401 replies."""
+
+    host: str | None = None
+    referer: bool = False
+
+
+class Client:
+    """HTTP client bound to one qBittorrent; thread-safe, one ``requests.Session`` for its lifetime."""
+
+    def __init__(
+        self,
+        url: str,
+        username: str = "admin",
+        password: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 5.0,
+        host_header: str | None = None,
+        verify: bool | str = True,
+        stats: Stats | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        login_backoff: float = 300.0,
+        login_backoff_max: float = 3600.0,
+        ban_duration: float = 3600.0,
+    ) -> None:
+        self.base_url = url.rstrip("/")
+        self.username = username
+        self._password = password or ""
+        self.api_key = api_key
+        self.timeout = timeout
+        self.host_header = host_header
+        self.verify = verify
+        self.stats = stats if stats is not None else Stats()
+        self._clock = clock
+        self.login_backoff = login_backoff
+        self.login_backoff_max = login_backoff_max
+        self.ban_duration = ban_duration
+        self.login_path = V2_LOGIN
+        self.logout_path = V2_LOGOUT
+
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"qbt-exporter/{__version__}"
+        self.session.verify = verify
+        parts = urlsplit(self.base_url)
+        self._scheme = parts.scheme or "http"
+        self._default_host = _host_value(parts.netloc, self._scheme)
+        self._route = _Route(host_header, referer=host_header is not None)
+
+        self._login_lock = threading.Lock()
+        self._session_live = False
+        self._generation = 0
+        self._logins_ok = 0
+        self._rejections = 0
+        self._login_not_before = -math.inf
+        self._banned_until = -math.inf
+
+    # --- public API ------------------------------------------------------------------------
+    def __repr__(self) -> str:  # never shows the password
+        return f"Client({self.base_url!r}, username={self.username!r})"
+
+    @property
+    def logins_ok(self) -> int:
+        """Successful logins so far; a change tells the scraper qBittorrent may have restarted."""
+        return self._logins_ok
+
+    def set_dialect(self, login_path: str, logout_path: str) -> None:
+        """Use the login/logout paths of the detected API; a different dialect drops the session."""
+        if (login_path, logout_path) != (self.login_path, self.logout_path):
+            self.login_path, self.logout_path = login_path, logout_path
+            self.forget_session()
+
+    def has_session(self) -> bool:
+        return self._session_live
+
+    def forget_session(self) -> None:
+        """Drop the cookies: the next authenticated call logs in again."""
+        self.session.cookies.clear()
+        self._session_live = False
+
+    def login_backoff_remaining(self) -> float:
+        """Seconds until a login may be attempted again (a ban counts too); 0 when allowed now."""
+        return max(0.0, max(self._login_not_before, self._banned_until) - self._clock())
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get_public(
+        self, path: str, *, endpoint: str, deadline: Deadline, params: dict[str, Any] | None = None
+    ) -> Response:
+        """GET without logging in; any status is returned except a ban (raises ``Banned``)."""
+        call = _Call()
+        try:
+            resp = self._exchange(call, "GET", path, deadline, params=params)
+            if resp.is_ban:
+                raise self._banned(endpoint)
+        except QbtError as err:
+            self._count_failure(call, endpoint, err)
+            raise
+        self.stats.request(endpoint, _status_outcome(resp.status))
+        return resp
+
+    def get(
+        self, path: str, *, endpoint: str, deadline: Deadline, params: dict[str, Any] | None = None
+    ) -> Response:
+        """Authenticated GET of a 2xx reply; any other status raises the matching ``QbtError``."""
+        call = _Call()
+        try:
+            resp = self._authenticated_get(call, path, endpoint, deadline, params)
+        except QbtError as err:
+            self._count_failure(call, endpoint, err)
+            raise
+        self.stats.request(endpoint, "ok")
+        return resp
+
+    def get_json(
+        self,
+        path: str,
+        *,
+        endpoint: str,
+        deadline: Deadline,
+        params: dict[str, Any] | None = None,
+        allow_empty: bool = False,
+    ) -> Any:
+        """``get`` + JSON decoding; an empty body is ``None`` if ``allow_empty``, else ``BadResponse``."""
+        call = _Call()
+        try:
+            resp = self._authenticated_get(call, path, endpoint, deadline, params)
+            value = _decode_json(resp, endpoint, allow_empty)
+        except QbtError as err:
+            self._count_failure(call, endpoint, err)
+            raise
+        self.stats.request(endpoint, "ok")
+        return value
+
+    def login(self, deadline: Deadline) -> None:
+        """Log in now (normally done lazily by ``get``); raises on rejection, ban or back-off.
+
+        A no-op with an API key: qBittorrent 5.2+ authenticates every request by the key itself.
+        """
+        if self.api_key is not None:
+            return
+        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        with self._locked(deadline):
+            self._login_locked(deadline)
+
+    def logout(self, deadline: Deadline | None = None) -> None:
+        """End the server-side session if there is one; never raises (called at shutdown)."""
+        if not self._session_live or self.api_key is not None:
+            self.forget_session()
+            return
+        call = _Call()
+        try:
+            resp = self._exchange(call, "POST", self.logout_path, deadline or Deadline.never(), headers=FORM)
+            self.stats.request(LOGOUT_ENDPOINT, _status_outcome(resp.status))
+        except QbtError as err:
+            self._count_failure(call, LOGOUT_ENDPOINT, err)
+            log.debug("logout from %s failed: %s", self.base_url, err)
+        except Exception:  # shutdown must go on whatever happens here
+            log.debug("logout from %s failed", self.base_url, exc_info=True)
+        finally:
+            self.forget_session()
+
+    # --- authenticated GET -----------------------------------------------------------------
+    def _authenticated_get(
+        self, call: _Call, path: str, endpoint: str, deadline: Deadline, params: dict[str, Any] | None
+    ) -> Response:
+        """Log in if needed, GET, and on a plain 403 log in again once and GET once more."""
+        self._ensure_session(deadline)
+        generation = self._generation
+        resp = self._exchange(call, "GET", path, deadline, params=params)
+        if resp.status == 403 and not resp.is_ban and self.api_key is None:
+            call.failure_outcome = Forbidden.outcome  # a failing re-login leaves this call forbidden
+            self._relogin(generation, deadline)
+            call.failure_outcome = None
+            resp = self._exchange(call, "GET", path, deadline, params=params)
+        return self._checked(resp, endpoint)
+
+    def _checked(self, resp: Response, endpoint: str) -> Response:
+        """The reply if 2xx, else the error its status means."""
+        status = resp.status
+        if 200 <= status < 300:
+            return resp
+        if resp.is_ban:
+            raise self._banned(endpoint)
+        if status == 403:
+            raise Forbidden("403 Forbidden even after logging in again", endpoint=endpoint, status=status)
+        if status == 404:
+            raise NotFound(f"404 Not Found: {resp.text[:100]!r}", endpoint=endpoint, status=status)
+        if status == 401:
+            raise Unauthorized(
+                "401 Unauthorized: qBittorrent's CSRF/Host check refused us (see --qbittorrent.host-header)",
+                endpoint=endpoint,
+                status=status,
+            )
+        raise HttpError(_describe_status(resp), endpoint=endpoint, status=status)
+
+    def _count_failure(self, call: _Call, endpoint: str, err: QbtError) -> None:
+        """Count a failed call, but only if it reached the network (a back-off makes no request)."""
+        if call.sent:
+            self.stats.request(endpoint, call.failure_outcome or err.outcome)
+
+    # --- login -----------------------------------------------------------------------------
+    def _ensure_session(self, deadline: Deadline) -> None:
+        if self.api_key is not None or self._session_live:
+            return
+        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        with self._locked(deadline):
+            if not self._session_live:  # another thread may have logged in while we waited
+                self._login_locked(deadline)
+
+    def _relogin(self, seen_generation: int, deadline: Deadline) -> None:
+        """Log in again after a 403, unless another thread already did since our request."""
+        with self._locked(deadline):
+            if self._session_live and self._generation != seen_generation:
+                return
+            self._login_locked(deadline)
+
+    def _locked(self, deadline: Deadline) -> _LoginGuard:
+        return _LoginGuard(self._login_lock, deadline)
+
+    def _login_locked(self, deadline: Deadline) -> None:
+        """One login attempt; the caller holds the login lock."""
+        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        self.forget_session()
+        call = _Call()
+        form = {"username": self.username, "password": self._password}
+        try:
+            resp = self._exchange(
+                call, "POST", self.login_path, deadline, data=form, headers=FORM, adapt=_csrf_401
+            )
+            self._judge_login(resp)
+        except QbtError as err:
+            self._count_failure(call, LOGIN_ENDPOINT, err)
+            self.stats.login(err.outcome if isinstance(err, LoginRejected | Banned) else "error")
+            raise
+        self.stats.request(LOGIN_ENDPOINT, "ok")
+        self.stats.login("ok")
+        self._rejections = 0
+        self._login_not_before = -math.inf
+        self._session_live = True
+        self._generation += 1
+        self._logins_ok += 1
+
+    def _judge_login(self, resp: Response) -> None:
+        """Raise unless the reply is a success: 200 ``Ok.`` (≤ 5.1) or 204 (5.2+)."""
+        status, body = resp.status, resp.body.strip()
+        if status == 204 or (status == 200 and body == b"Ok."):
+            return
+        if resp.is_ban:
+            raise self._banned(LOGIN_ENDPOINT)
+        if (status == 200 and body == b"Fails.") or status == 401:
+            raise self._rejected()
+        if status == 200:
+            raise BadResponse(f"unexpected login reply {resp.text[:100]!r}", endpoint=LOGIN_ENDPOINT)
+        raise HttpError(_describe_status(resp), endpoint=LOGIN_ENDPOINT, status=status)
+
+    def _rejected(self) -> LoginRejected:
+        """Start or extend the login back-off: 300 s, 600 s, 1200 s ... capped, so never 5 in an hour."""
+        self._rejections += 1
+        wait = min(self.login_backoff * 2 ** (self._rejections - 1), self.login_backoff_max)
+        self._login_not_before = self._clock() + wait
+        log.warning(
+            "qBittorrent at %s rejected the login of user %r (%d in a row); next login attempt in %.0f s",
+            self.base_url,
+            self.username,
+            self._rejections,
+            wait,
+        )
+        return LoginRejected(
+            f"qBittorrent rejected the credentials of user {self.username!r}", endpoint=LOGIN_ENDPOINT
+        )
+
+    def _banned(self, endpoint: str) -> Banned:
+        """Stop every request for ``ban_duration``: ≤ 4.0.4 answers 403 on every path while banned."""
+        self._banned_until = self._clock() + self.ban_duration
+        log.warning(
+            "qBittorrent at %s has banned this IP after too many failed logins; no request for %.0f s",
+            self.base_url,
+            self.ban_duration,
+        )
+        return Banned("qBittorrent has banned this IP after too many failed logins", endpoint=endpoint)
+
+    def _raise_if_backing_off(self, endpoint: str) -> None:
+        now = self._clock()
+        if now < self._banned_until:
+            wait = self._banned_until - now
+            raise BackingOff(
+                f"banned by qBittorrent; next try in {wait:.0f} s", endpoint=endpoint, retry_in=wait
+            )
+        if endpoint == LOGIN_ENDPOINT and now < self._login_not_before:
+            wait = self._login_not_before - now
+            raise BackingOff(
+                f"login rejected earlier; next login attempt in {wait:.0f} s",
+                endpoint=endpoint,
+                retry_in=wait,
+            )
+
+    # --- one exchange: ban gate, dropped-connection retry, CSRF/Host adaptation ----------------
+    def _exchange(
+        self,
+        call: _Call,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        adapt: Callable[[Response], bool] | None = None,
+    ) -> Response:
+        """Send one request; on a CSRF/Host 401 (``adapt``) try the fallbacks of §6 and keep the winner."""
+        route = self._route
+        resp = self._send(call, method, path, deadline, route, params, data, headers)
+        if not (adapt or _any_401)(resp):
+            return resp
+        for candidate in self._fallback_routes(route):
+            resp = self._send(call, method, path, deadline, candidate, params, data, headers)
+            if resp.status != 401:
+                log.info(
+                    "qBittorrent at %s accepts requests with Host %r%s",
+                    self.base_url,
+                    candidate.host or self._default_host,
+                    " and a Referer" if candidate.referer else "",
+                )
+                self._route = candidate
+                break
+        return resp
+
+    def _fallback_routes(self, tried: _Route) -> list[_Route]:
+        """Referer first (3.3.13), then the host name without its port (Docker port mapping, 3.3.14+)."""
+        routes: list[_Route] = []
+        if not tried.referer:
+            routes.append(_Route(tried.host, referer=True))
+        host = tried.host or self._default_host
+        bare = _strip_port(host)
+        if self.host_header is None and bare != host:
+            routes.append(_Route(bare, referer=True))
+        return routes
+
+    def _send(
+        self,
+        call: _Call,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        route: _Route,
+        params: dict[str, Any] | None,
+        data: dict[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Response:
+        """One HTTP exchange, sent a second time only if the pooled connection turned out dead."""
+        self._raise_if_backing_off("")
+        url = self.base_url + path
+        all_headers = self._headers(route, headers)
+        for attempt in (1, 2):
+            timeout = deadline.cap(self.timeout)
+            if timeout <= 0:
+                raise TimedOut(f"no time left for {method} {path}")
+            call.sent = True
+            try:
+                reply = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=all_headers,
+                    timeout=timeout,
+                    verify=self.verify,
+                    allow_redirects=False,
+                )
+                return Response(reply.status_code, reply.content, reply.headers)
+            except requests.RequestException as exc:
+                kind = _failure_kind(exc)
+                if kind == "dropped" and attempt == 1:
+                    log.debug("%s %s: connection dropped (%s), sending again", method, url, exc)
+                    continue
+                if kind == "timeout":
+                    raise TimedOut(f"{method} {path}: no answer within {timeout:.1f} s") from exc
+                raise Unreachable(f"{method} {url}: {_short(exc)}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _headers(self, route: _Route, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers: dict[str, str] = dict(extra or {})
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if route.host is not None:
+            headers["Host"] = route.host
+        if route.referer:
+            headers["Referer"] = f"{self._scheme}://{route.host or self._default_host}/"
+        return headers
+
+
+class _LoginGuard:
+    """The login lock, waited for no longer than the deadline allows."""
+
+    def __init__(self, lock: threading.Lock, deadline: Deadline) -> None:
+        self._lock = lock
+        self._deadline = deadline
+
+    def __enter__(self) -> None:
+        wait = min(self._deadline.remaining(), threading.TIMEOUT_MAX)
+        if not self._lock.acquire(timeout=wait):
+            raise TimedOut("no time left while another thread was logging in")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _any_401(resp: Response) -> bool:
+    return resp.status == 401
+
+
+def _csrf_401(resp: Response) -> bool:
+    """A login 401 with an empty body is the CSRF/Host check (< 4.3); with a body it may be 5.2's
+    "wrong password", which must not be retried (each retry would count toward the ban)."""
+    return resp.status == 401 and not resp.body.strip()
+
+
+def _status_outcome(status: int) -> str:
+    """The ``outcome`` label for a reply that the caller will interpret itself."""
+    if 200 <= status < 300:
+        return "ok"
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "http_error")
+
+
+def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
+    if not resp.body.strip():
+        if allow_empty:
+            return None
+        raise BadResponse("empty body where JSON was expected", endpoint=endpoint)
+    try:
+        return json.loads(resp.body)
+    except (ValueError, RecursionError) as exc:
+        snippet = resp.body[:60].decode("utf-8", errors="replace")
+        raise BadResponse(f"not JSON ({exc}): {snippet!r}", endpoint=endpoint) from exc
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """``timeout``, ``dropped`` (server closed a connection we reused) or ``other``."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "other"
+    chain = _causes(exc)
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+        # Refused or unresolvable: nothing was dropped. Checked first because urllib3 makes
+        # NewConnectionError a subclass of its TimeoutError.
+        return "other"
+    if any(isinstance(e, _TIMEOUTS) for e in chain):
+        return "timeout"  # e.g. a read timeout in the middle of the body
+    if any(isinstance(e, _DROPPED) for e in chain):
+        return "dropped"
+    return "other"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (args, reason, cause, context), each once."""
+    found: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(found) < 50:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    return found
+
+
+def _host_value(netloc: str, scheme: str) -> str:
+    """The Host header ``requests`` sends for this URL: no credentials, no default port."""
+    host = netloc.rpartition("@")[2]
+    bare = _strip_port(host)
+    if bare != host and host[len(bare) + 1 :] == str(DEFAULT_PORTS.get(scheme)):
+        return bare
+    return host
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):  # IPv6 literal
+        return host[: host.index("]") + 1] if "]" in host else host
+    return host.partition(":")[0]
+
+
+def _describe_status(resp: Response) -> str:
+    text = f"HTTP {resp.status}"
+    location = resp.headers.get("location")
+    if location:
+        text += f" (redirect to {location}: use that URL as --qbittorrent.url)"
+    elif resp.body:
+        text += f": {resp.text[:100]!r}"
+    return text
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost message of a requests exception, without the urllib3 object reprs."""
+    chain = _causes(exc)
+    return str(chain[-1]) if chain else str(exc)
