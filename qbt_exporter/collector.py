@@ -39,6 +39,12 @@ _STATS_COUNTERS: dict[str, str] = {
     "qbittorrent_exporter_torrent_properties_refreshes_total": "properties_refreshes",
 }
 
+# Series that exist at 0 from the first scrape, so that increase() sees the first event: a counter
+# that appears already at 1 has no earlier sample to increase from, and its alert would stay silent.
+_PRESENT_FROM_START: dict[str, tuple[tuple[str, ...], ...]] = {
+    "logins": (("ok",), ("rejected",), ("banned",), ("error",)),
+}
+
 _VALUE_ROWS: dict[str, tuple[MetricSpec, ...]] = {
     scope: tuple(row for row in CATALOGUE if row.scope == scope and row.read is not None)
     for scope in ("server", "torrent")
@@ -149,7 +155,10 @@ class Collector:
         yield cut
         for name, stats_family in _STATS_COUNTERS.items():
             fam = _named(name)
-            for labels, value in self.stats.items(stats_family):
+            values = dict(self.stats.items(stats_family))
+            for labels in _PRESENT_FROM_START.get(stats_family, ()):
+                values.setdefault(labels, 0.0)
+            for labels, value in sorted(values.items()):
                 fam.add(*labels, value)
             yield fam
         backoff = _named("qbittorrent_exporter_login_backoff_seconds")

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from urllib3 import HTTPHeaderDict
 
@@ -92,3 +93,22 @@ def add(rsps: Any, method: str, url: str, recording: Recording, **kwargs: Any) -
     if content_type is None:
         kwargs["content_type"] = None  # responses would otherwise invent text/plain
     rsps.add(method, url, body=recording.body, status=recording.status, headers=headers, **kwargs)
+
+
+def request_of(version: str, name: str) -> tuple[str, str]:
+    """The method and path (with query) that produced recording ``name``, from ``INDEX.tsv``.
+
+    The index's third column is the curl command that was run; its URL gives the path, and a
+    ``-X`` or ``--data`` gives the method.
+    """
+    stem = name.removesuffix(".http")
+    for line in (RECORDINGS / f"qbittorrent-{version}" / "INDEX.tsv").read_text().splitlines():
+        file_name, _what, command = line.split("\t", 2)
+        if file_name.removesuffix(".http") != stem:
+            continue
+        words = command.split()
+        url = next(word for word in reversed(words) if word.startswith("http"))
+        method = words[words.index("-X") + 1] if "-X" in words else "POST" if "--data" in words else "GET"
+        split = urlsplit(url)
+        return method, split.path + (f"?{split.query}" if split.query else "")
+    raise KeyError(f"{name} is not in the {version} index")
