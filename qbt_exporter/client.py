@@ -469,6 +469,11 @@ class Client:
                     verify=self.verify,
                     allow_redirects=False,
                 )
+                if reply.headers.get("Connection", "").lower() != "keep-alive":
+                    # qBittorrent <= 4.0.4 closes every connection after its reply without saying
+                    # so; reusing it races the server's FIN. Only reuse what the server promised
+                    # to keep open (4.1+ send "Connection: keep-alive" on every reply).
+                    self.session.close()
                 return Response(reply.status_code, reply.content, reply.headers)
             except requests.RequestException as exc:
                 kind = _failure_kind(exc)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from qbt_exporter.errors import BadResponse
+from qbt_exporter.errors import BadResponse, HttpError, Unauthorized
 from qbt_exporter.flavours.values import Reader
 from qbt_exporter.model import CONNECTION_STATUSES, Torrent, TorrentProperties, Transfer, normalise_state
 
@@ -171,5 +171,19 @@ def expect(value: object, kind: type, what: str, endpoint: str) -> Any:
     reliable about any torrent, so the whole call fails rather than yielding an empty list.
     """
     if not isinstance(value, kind):
-        raise BadResponse(f"{endpoint}: expected a JSON {what}, got {type(value).__name__}", endpoint=endpoint)
+        raise BadResponse(
+            f"{endpoint}: expected a JSON {what}, got {type(value).__name__}", endpoint=endpoint
+        )
     return value
+
+
+def version_text(status: int, text: str, endpoint: str) -> str:
+    """A version string reply ("v4.0.4", "2.8.19") checked for being one, not an error page."""
+    if status == 401:
+        raise Unauthorized(f"{endpoint}: HTTP 401 (CSRF/Host check)", endpoint=endpoint, status=status)
+    if status != 200:
+        raise HttpError(f"{endpoint}: HTTP {status}", endpoint=endpoint, status=status)
+    version = text.strip()
+    if not version or len(version) > 40 or not version.isprintable() or " " in version or "<" in version:
+        raise BadResponse(f"{endpoint}: not a version string: {version[:40]!r}", endpoint=endpoint)
+    return version

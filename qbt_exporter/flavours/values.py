@@ -40,10 +40,8 @@ def parse_number(text: str) -> float | None:
         decimal, group = (",", ".") if comma > dot else (".", ",")
         s = s.replace(group, "").replace(decimal, ".")
     elif comma >= 0:
-        if s.count(",") > 1 or len(s) - comma - 1 == 3:
-            s = s.replace(",", "")
-        else:
-            s = s.replace(",", ".")
+        grouping = s.count(",") > 1 or len(s) - comma - 1 == 3
+        s = s.replace(",", "" if grouping else ".")
     elif s.count(".") > 1:
         s = s.replace(".", "")
     if not _plain_decimal(s):

@@ -1,0 +1,67 @@
+"""The ``/api/v2`` WebUI API of qBittorrent 4.1.0 - 5.x.
+
+One ``sync/maindata?rid=0`` call gives both halves of a snapshot: ``server_state`` has every
+transfer key plus what ``transfer/info`` lacks (all-time totals, peer connections, free disk
+space, alternative speed mode), and ``torrents`` has every ``torrents/info`` field keyed by hash.
+Asking for rid 0 every time makes each reply a full update, so no diff state is kept here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qbt_exporter.errors import NotFound
+from qbt_exporter.flavours.base import Flavour
+from qbt_exporter.flavours.common import (
+    expect,
+    parse_properties,
+    parse_torrents,
+    parse_transfer,
+    version_text,
+)
+from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+
+if TYPE_CHECKING:
+    from qbt_exporter.deadline import Deadline
+
+
+class V2Flavour(Flavour):
+    """qBittorrent 4.1+; ``api_version`` is webapiVersion once ``server_info`` has read it."""
+
+    api = "v2"
+    login_path = "/api/v2/auth/login"
+    logout_path = "/api/v2/auth/logout"
+
+    def server_info(self, deadline: Deadline) -> ServerInfo:
+        app = self.client.get("/api/v2/app/version", endpoint="version", deadline=deadline)
+        version = version_text(app.status, app.text, "version")
+        web = self.client.get("/api/v2/app/webapiVersion", endpoint="webapi_version", deadline=deadline)
+        self.api_version = version_text(web.status, web.text, "webapi_version")
+        return ServerInfo(version, "v2", self.api_version)
+
+    def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
+        data = self.client.get_json(
+            "/api/v2/sync/maindata", endpoint="maindata", deadline=deadline, params={"rid": 0}
+        )
+        data = expect(data, dict, "object", "maindata")
+        transfer, bad_transfer = parse_transfer(expect(data.get("server_state"), dict, "object", "maindata"))
+        # 4.6+ leaves out an empty "torrents" on a full update.
+        items = expect(data.get("torrents", {}), dict, "object", "maindata")
+        torrents, bad_torrents = parse_torrents(items.items())
+        self.stats.invalid_value("maindata", bad_transfer + bad_torrents)
+        return transfer, torrents
+
+    def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
+        """None when qBittorrent answers 404: the torrent was removed since the list was read."""
+        try:
+            obj = self.client.get_json(
+                "/api/v2/torrents/properties",
+                endpoint="torrent_properties",
+                deadline=deadline,
+                params={"hash": torrent_hash},
+            )
+        except NotFound:
+            return None
+        props, bad = parse_properties(expect(obj, dict, "object", "torrent_properties"))
+        self.stats.invalid_value("torrent_properties", bad)
+        return props
