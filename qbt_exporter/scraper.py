@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from qbt_exporter import flavours
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut, Unreachable
 from qbt_exporter.flavours.base import Flavour
@@ -65,9 +66,7 @@ class Scraper:
         self.stats = stats
         self.fetch_properties = properties
         self.cache = PropertiesCache(properties_max_age)
-        if detect is None:
-            from qbt_exporter.flavours import detect
-        self._detect = detect
+        self._detect = detect or flavours.detect
         self._clock = clock
         self._flavour: Flavour | None = None
         self._server: ServerInfo | None = None
