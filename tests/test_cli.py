@@ -1,0 +1,78 @@
+"""The ``qbt-exporter`` command as a user runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    for _ in range(100):
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError("exporter did not become healthy")
+
+
+def test_demo_serves_simulated_metrics_and_stops_cleanly_on_sigterm() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qbt_exporter",
+            "--demo",
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc)
+        text = requests.get(url + "/metrics", timeout=30).text
+        assert "qbittorrent_up 1.0" in text
+        assert 'qbittorrent_version_info{api="legacy",api_version="17",version="v4.0.4"} 1.0' in text
+        assert text.count("qbittorrent_torrent_info{") == 200
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert '"msg": "stopped"' in err
+    assert "adminadmin" not in err
+
+
+def test_listen_address_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "qbt_exporter", "--web.listen-address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("qbt-exporter: error: --web.listen-address")
