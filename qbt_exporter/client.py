@@ -142,6 +142,11 @@ class Client:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"qbt-exporter/{__version__}"
         self.session.verify = verify
+        # requests reads the proxy variables on every request (about 0.4 ms each, a second per
+        # scrape of 2,000 property calls); read them once here instead. HTTP(S)_PROXY / NO_PROXY
+        # still apply, as of start-up.
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.trust_env = False
         parts = urlsplit(self.base_url)
         self._scheme = parts.scheme or "http"
         self._default_host = _host_value(parts.netloc, self._scheme)

@@ -61,26 +61,28 @@ class PropertiesCache:
         """Torrents whose properties should be fetched now, most urgent first.
 
         New torrents come first (they have no values at all), then state changes, then busy
-        torrents, then aged entries oldest first.
+        torrents and aged entries, each oldest first, so that a refresh cut short by the time
+        budget resumes where it stopped.
         """
-        urgent: list[Due] = []
+        new: list[Due] = []
+        changed: list[Due] = []
+        busy: list[tuple[float, Due]] = []
         aged: list[tuple[float, Due]] = []
         for torrent in torrents:
             if not torrent.missing_properties():
                 continue
             entry = self._entries.get(torrent.hash)
             if entry is None:
-                urgent.append(Due(torrent.hash, "new"))
+                new.append(Due(torrent.hash, "new"))
             elif entry.state != torrent.state:
-                urgent.append(Due(torrent.hash, "changed"))
+                changed.append(Due(torrent.hash, "changed"))
             elif _is_busy(torrent):
-                urgent.append(Due(torrent.hash, "busy"))
+                busy.append((entry.fetched_at, Due(torrent.hash, "busy")))
             elif now - entry.fetched_at >= _refresh_age(torrent.hash, self.max_age):
                 aged.append((entry.fetched_at, Due(torrent.hash, "aged")))
-        order = {reason: rank for rank, reason in enumerate(REASONS)}
-        urgent.sort(key=lambda due: order[due.reason])
+        busy.sort(key=lambda pair: pair[0])
         aged.sort(key=lambda pair: pair[0])
-        return urgent + [due for _, due in aged]
+        return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
     def store(self, torrent_hash: str, props: TorrentProperties, state: str, now: float) -> None:
         self._entries[torrent_hash] = _Entry(props, state, now)

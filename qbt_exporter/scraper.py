@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Refreshing the properties of busy and aged torrents may cost a scrape at most this share of the
+# time qBittorrent took to list the torrents (and at least REFRESH_MIN_SECONDS), so that a library
+# with thousands of active torrents keeps its scrape near the cost of the list itself.
+REFRESH_REASONS = frozenset({"busy", "aged"})
+REFRESH_SHARE = 0.2
+REFRESH_MIN_SECONDS = 0.2
+
 Detector = Callable[["Client", Stats, Deadline], Flavour]
 
 
@@ -134,7 +141,9 @@ class Scraper:
 
     def _read(self, deadline: Deadline) -> tuple[Snapshot, bool, int, float | None]:
         flavour, server = self._flavour_for(deadline)
+        listed_at = self._clock()
         transfer, torrents = flavour.snapshot(deadline)
+        list_seconds = self._clock() - listed_at
         if self.client.logins_ok != self._logins_seen:
             # The snapshot call itself had to log in again: the version we hold may be stale.
             flavour, server = self._flavour_for(deadline)
@@ -142,22 +151,33 @@ class Scraper:
         skipped = 0
         max_age: float | None = None
         if self.fetch_properties:
-            torrents, cut_short, skipped, max_age = self._complete(flavour, torrents, deadline)
+            refresh_budget = max(REFRESH_MIN_SECONDS, REFRESH_SHARE * list_seconds)
+            torrents, cut_short, skipped, max_age = self._complete(
+                flavour, torrents, deadline, refresh_budget
+            )
         return Snapshot(server, transfer, torrents), cut_short, skipped, max_age
 
     def _complete(
-        self, flavour: Flavour, torrents: list[Torrent], deadline: Deadline
+        self, flavour: Flavour, torrents: list[Torrent], deadline: Deadline, refresh_budget: float
     ) -> tuple[list[Torrent], bool, int, float | None]:
-        """Fetch the due properties within the budget, then fill every torrent from the cache."""
+        """Fetch the due properties, then fill every torrent from the cache.
+
+        New torrents and state changes are fetched for as long as the deadline allows. Refreshes
+        of busy and aged torrents stop after ``refresh_budget`` seconds: what does not fit waits
+        for the next scrape, oldest first.
+        """
         self.cache.retain(t.hash for t in torrents)
         state_of = {t.hash: t.state for t in torrents}
         vanished: set[str] = set()
-        due = self.cache.due(torrents, self._clock())
+        started = self._clock()
+        due = self.cache.due(torrents, started)
         fetched = 0
         cut_short = False
         for item in due:
             if deadline.expired():
                 cut_short = True
+                break
+            if item.reason in REFRESH_REASONS and self._clock() - started >= refresh_budget:
                 break
             try:
                 props = flavour.properties(item.hash, deadline)

@@ -125,3 +125,22 @@ def test_properties_off_makes_no_property_calls() -> None:
     result = scraper.scrape(Deadline(5))
     assert flavour.property_calls == [] and result.snapshot is not None
     assert result.snapshot.torrents[0].wasted is None
+
+
+def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_not() -> None:
+    busy = [torrent(n, "uploading", upload_speed=10.0) for n in range(1, 41)]
+    flavour = FakeFlavour(torrents=busy, property_delay=0.01)
+    scraper, *_ = make(flavour)
+    first = scraper.scrape(Deadline(10))
+    assert len(flavour.property_calls) == 40 and first.properties_skipped == 0  # all new: no budget
+    flavour.property_calls.clear()
+    second = scraper.scrape(Deadline(10))
+    # REFRESH_MIN_SECONDS (0.2 s) of 10 ms calls: about 20 of the 40 busy torrents, then stop.
+    assert 10 <= len(flavour.property_calls) <= 25
+    assert second.properties_skipped == 40 - len(flavour.property_calls)
+    assert not second.cut_short  # the budget is not the deadline
+    refreshed_first = set(flavour.property_calls)
+    flavour.property_calls.clear()
+    scraper.scrape(Deadline(10))
+    # The next scrape starts with the ones that waited longest.
+    assert not refreshed_first & set(flavour.property_calls[: 40 - len(refreshed_first)])
