@@ -1,0 +1,1 @@
+"""End-to-end tests against a real qbittorrent-nox and a real Prometheus (marker ``e2e``)."""
