@@ -5,12 +5,29 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from qbt_exporter.config import flag_table
 from qbt_exporter.metrics import markdown_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = {"metrics": markdown_table, "flags": flag_table}
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def alert_table() -> str:
+    """One row per alert of prometheus/alerts.yml, with Go templates shown as placeholders."""
+    rows = ["| alert | severity | for | summary |", "|---|---|---|---|"]
+    for group in yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            summary = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", r"<\1>", rule["annotations"]["summary"])
+            summary = re.sub(r"\{\{\s*\$value\s*\}\}", "N", summary)
+            rows.append(
+                f"| `{rule['alert']}` | {rule['labels']['severity']} | {rule.get('for', '0s')} | {summary} |"
+            )
+    return "\n".join(rows)
+
+
+BLOCKS = {"metrics": markdown_table, "flags": flag_table, "alerts": alert_table}
 
 
 @pytest.mark.parametrize("block", sorted(BLOCKS))
