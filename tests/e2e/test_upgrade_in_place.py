@@ -1,0 +1,53 @@
+"""qBittorrent upgraded in place: the same URL first answers as a legacy 4.0.4, then as a real
+4.5.2 (/api/v2). The exporter must notice the change of answers and switch flavours by itself,
+without a restart, and without inventing data while qBittorrent is down in between."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from qbt_exporter.simulator import Simulator, SimulatorConfig
+from tests.e2e import harness
+from tests.e2e.conftest import require_tools
+from tests.e2e.harness import QBITTORRENT_NOX, QBittorrent, parse_exposition
+
+
+@pytest.mark.e2e
+def test_legacy_then_v2_on_the_same_url(tmp_path: Path, start_exporter) -> None:  # type: ignore[no-untyped-def]
+    require_tools(QBITTORRENT_NOX)
+    qbt = QBittorrent(tmp_path / "upgraded", "qbittorrent-upgraded")  # not started: its port is free
+    sim = Simulator(
+        SimulatorConfig(torrents=5, latency=False, churn=False, password=harness.ADMIN_PASSWORD),
+        port=qbt.web_port,
+    )
+    sim.start()
+    try:
+        exporter = start_exporter(qbt.url)
+        legacy = parse_exposition(exporter.scrape().text)
+    finally:
+        sim.stop()
+    assert legacy["qbittorrent_version_info"] == [
+        ({"version": "v4.0.4", "api": "legacy", "api_version": "17"}, 1.0)
+    ]
+    assert len(legacy["qbittorrent_torrent_info"]) == 5
+
+    down = parse_exposition(exporter.scrape().text)  # between the two servers: nothing listens
+    assert down.value("qbittorrent_up") == 0 and not down.named("qbittorrent_torrent_info")
+
+    qbt.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            after = parse_exposition(exporter.scrape().text)
+            if after.value("qbittorrent_up") == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        qbt.stop()
+    assert after["qbittorrent_up"] == [({}, 1.0)], exporter.log_tail()
+    assert after["qbittorrent_version_info"] == [
+        ({"version": "v4.5.2", "api": "v2", "api_version": "2.8.19"}, 1.0)
+    ]
+    assert "qbittorrent_torrent_info" not in after  # the new qBittorrent has no torrents yet
