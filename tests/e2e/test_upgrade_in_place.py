@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from tests.e2e import harness
 from tests.e2e.conftest import require_tools
@@ -28,10 +29,8 @@ def test_legacy_then_v2_on_the_same_url(tmp_path: Path, start_exporter) -> None:
         legacy = parse_exposition(exporter.scrape().text)
     finally:
         sim.stop()
-    assert legacy["qbittorrent_version_info"] == [
-        ({"version": "v4.0.4", "api": "legacy", "api_version": "17"}, 1.0)
-    ]
-    assert len(legacy["qbittorrent_torrent_info"]) == 5
+    assert legacy.value("qbittorrent_version_info", version="v4.0.4", api="legacy", api_version="17") == 1
+    assert len(legacy.named("qbittorrent_torrent_info")) == 5
 
     down = parse_exposition(exporter.scrape().text)  # between the two servers: nothing listens
     assert down.value("qbittorrent_up") == 0 and not down.named("qbittorrent_torrent_info")
