@@ -45,8 +45,7 @@ def test_legacy_then_v2_on_the_same_url(tmp_path: Path, start_exporter) -> None:
             time.sleep(0.5)
     finally:
         qbt.stop()
-    assert after["qbittorrent_up"] == [({}, 1.0)], exporter.log_tail()
-    assert after["qbittorrent_version_info"] == [
-        ({"version": "v4.5.2", "api": "v2", "api_version": "2.8.19"}, 1.0)
-    ]
-    assert "qbittorrent_torrent_info" not in after  # the new qBittorrent has no torrents yet
+    assert after.value("qbittorrent_up") == 1, exporter.log_tail()
+    assert after.value("qbittorrent_version_info", version="v4.5.2", api="v2", api_version="2.8.19") == 1
+    assert len(after.named("qbittorrent_version_info")) == 1
+    assert not after.named("qbittorrent_torrent_info")  # the new qBittorrent has no torrents yet
