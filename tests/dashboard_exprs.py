@@ -9,15 +9,14 @@ tests can check metric names against the catalogue and the job/instance filters 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS: tuple[Path, ...] = (
@@ -41,22 +40,16 @@ SUBSTITUTIONS: dict[str, str] = {
 }
 
 
-def substitute(expr: str) -> str:
+def substitute(expr: str, values: dict[str, str] = SUBSTITUTIONS) -> str:
     """``expr`` with the dashboard's template variables replaced by plain PromQL values."""
-    for variable, value in sorted(SUBSTITUTIONS.items(), key=lambda item: -len(item[0])):
+    for variable, value in sorted(values.items(), key=lambda item: -len(item[0])):
         expr = expr.replace(variable, value)
     return expr
 
 
 def promtool() -> str:
     """Path of promtool; a failure when CI is set and it is missing, a skip otherwise."""
-    found = shutil.which("promtool")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("promtool is not installed (apt-get install prometheus) and CI is set")
-    pytest.skip("promtool is not installed")
-    raise AssertionError("unreachable")
+    return require_tool("promtool")
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from qbt_exporter.exposition import render_text
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests.recording import RECORDINGS, add, load, request_of
+from tests.tools import promtool_check_metrics
 
 GOLDEN = Path(__file__).parent / "golden"
 BASE = "http://qbt.test:8080"
@@ -75,18 +74,6 @@ def check_golden(name: str, text: str) -> None:
     assert path.read_text(encoding="utf-8") == text, f"run UPDATE_GOLDEN=1 python -m pytest {__file__}"
 
 
-def promtool_check(text: str) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing (apt-get install prometheus)")
-        pytest.skip("promtool is not installed")
-    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
-    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
-        result.stdout + result.stderr
-    )
-
-
 @pytest.mark.parametrize(
     ("golden", "version", "names"),
     [("legacy-4.0.4.prom", "4.0.4", LEGACY), ("v2-4.5.2.prom", "4.5.2", V2)],
@@ -97,4 +84,4 @@ def test_golden_exposition(
     text = scrape_recordings(version, names, monkeypatch)
     assert "qbittorrent_up 1.0\n" in text
     check_golden(golden, text)
-    promtool_check(text)
+    promtool_check_metrics(text)

@@ -3,9 +3,7 @@ simulated qBittorrent 4.0.4, over real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from qbt_exporter.config import parse
 from qbt_exporter.model import BUSY_STATES
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.web import serve
+from tests.tools import promtool_check_metrics
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -84,9 +83,7 @@ def test_healthy_scrape_reports_every_torrent_and_no_passkeys(sim: Simulator) ->
     assert trackers and all("/" not in t and ":" not in t for t in trackers)
     assert "announce" not in text
     assert len(got["qbittorrent_torrent_wasted_bytes_total"]) == 40  # properties fetched for all
-    if shutil.which("promtool"):
-        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-        assert check.returncode == 0 and not check.stdout.strip(), check.stdout
+    promtool_check_metrics(text)
 
 
 def test_steady_state_costs_two_requests_plus_busy_torrents(sim: Simulator) -> None:
@@ -195,11 +192,7 @@ def test_cut_short_scrape_is_valid_and_continues_next_time() -> None:
         skipped = value(got, "qbittorrent_exporter_torrent_properties_skipped")
         assert skipped > 0
         assert len(got["qbittorrent_torrent_info"]) == 1500  # list values for all, properties for some
-        if shutil.which("promtool"):
-            check = subprocess.run(
-                ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
-            )
-            assert check.returncode == 0 and not check.stdout.strip(), check.stdout
+        promtool_check_metrics(text)
         _, nxt = scrape(url, timeout=1.5)
         assert value(nxt, "qbittorrent_exporter_torrent_properties_skipped") < skipped
 

@@ -11,7 +11,6 @@ both, and a silently skipped end-to-end suite would prove nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,17 +26,7 @@ from tests.e2e.harness import (
     QBittorrent,
     TorrentWorld,
 )
-
-
-def require_tools(*names: str) -> None:
-    """Fail (under CI) or skip (elsewhere) when a program the test needs is not installed."""
-    missing = [name for name in names if harness.tool_path(name) is None]
-    if not missing:
-        return
-    message = f"end-to-end test needs {', '.join(missing)} (apt-get install -y qbittorrent-nox prometheus)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {message}", pytrace=False)
-    pytest.skip(message)
+from tests.tools import require_tool
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +38,7 @@ def e2e_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def world(e2e_root: Path) -> Iterator[TorrentWorld]:
     """The watched qBittorrent with the fixed torrent mix, a peer instance and a fake tracker."""
-    require_tools(QBITTORRENT_NOX)
+    require_tool(QBITTORRENT_NOX)
     built = harness.build_world(e2e_root / "world")
     try:
         yield built
@@ -71,7 +60,7 @@ def exporter(world: TorrentWorld, e2e_root: Path) -> Iterator[Exporter]:
 @pytest.fixture
 def scratch_qbittorrent(tmp_path: Path) -> Iterator[QBittorrent]:
     """A qBittorrent of the test's own, with one seeding torrent, for tests that stop or ban it."""
-    require_tools(QBITTORRENT_NOX)
+    require_tool(QBITTORRENT_NOX)
     qbt = QBittorrent(tmp_path / "scratch-qbt", "qbittorrent-scratch")
     try:
         qbt.start()
@@ -102,18 +91,12 @@ def start_exporter(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    require_tools(PROMTOOL)
-    path = harness.tool_path(PROMTOOL)
-    assert path is not None
-    return path
+    return require_tool(PROMTOOL)
 
 
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
-    require_tools(PROMETHEUS)
-    path = harness.tool_path(PROMETHEUS)
-    assert path is not None
-    return path
+    return require_tool(PROMETHEUS)
 
 
 _FIRST_PROCESS = pytest.StashKey[int]()

@@ -15,7 +15,6 @@ import hashlib
 import http.server
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +29,8 @@ from urllib.parse import urlsplit
 
 import requests
 from prometheus_client.samples import Sample
+
+from tests.tools import find_tool
 
 T = TypeVar("T")
 
@@ -92,15 +93,6 @@ def wait_until(
             extra = f"\n{on_timeout()}" if on_timeout else ""
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}{extra}")
         time.sleep(interval)
-
-
-def tool_path(name: str) -> str | None:
-    """Where a program is, looking in PATH and in /usr/bin (PATH can be trimmed in test runners)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    candidate = Path("/usr/bin") / name
-    return str(candidate) if candidate.exists() else None
 
 
 class ManagedProcess:
@@ -560,7 +552,7 @@ class QBittorrent:
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.process = ManagedProcess(
             name,
-            [tool_path(QBITTORRENT_NOX) or QBITTORRENT_NOX, f"--profile={self.profile}"],
+            [find_tool(QBITTORRENT_NOX) or QBITTORRENT_NOX, f"--profile={self.profile}"],
             root / f"{name}.log",
             env=self._env(),
             cwd=root,
@@ -905,7 +897,7 @@ class Prometheus:
         self.process = ManagedProcess(
             "prometheus",
             [
-                tool_path(PROMETHEUS) or PROMETHEUS,
+                find_tool(PROMETHEUS) or PROMETHEUS,
                 f"--config.file={self.config_path}",
                 f"--storage.tsdb.path={root / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",

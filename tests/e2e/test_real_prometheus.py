@@ -13,7 +13,6 @@ instance next to a live one.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from qbt_exporter.model import TORRENT_STATES, normalise_state
+from tests import dashboard_exprs
 from tests.e2e import harness
 from tests.e2e.harness import Exporter, Prometheus, PrometheusQueryError, TorrentWorld, scalar
 
@@ -30,16 +30,17 @@ pytestmark = pytest.mark.e2e
 
 ALERTS_FILE = harness.REPO_ROOT / "prometheus" / "alerts.yml"
 
-# Grafana variables -> values for this short-lived Prometheus (1 s scrapes): every selector of every
+# Grafana variables -> values for this short-lived Prometheus (2 s scrapes): every selector of every
 # instance, and windows that hold enough samples after a few seconds.
 VARIABLES: dict[str, str] = {
-    "job": ".+",
-    "instance": ".+",
-    "__rate_interval": "10s",
-    "__range": "1m",
-    "__interval": "2s",
+    "${job}": ".+",
+    "${instance}": ".+",
+    "$job": ".+",
+    "$instance": ".+",
+    "$__rate_interval": "10s",
+    "$__range": "1m",
+    "$__interval": "2s",
 }
-_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 
 # Panels that cannot return data on a healthy setup, and why. Every other panel query must.
 NO_DATA_EXPECTED: dict[str, str] = {
@@ -53,48 +54,12 @@ NO_DATA_EXPECTED: dict[str, str] = {
 }
 
 
-def substitute(expr: str) -> str:
-    """``expr`` with Grafana's template variables replaced; an unknown variable is an error."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in VARIABLES:
-            raise AssertionError(f"unknown Grafana variable ${name} in {expr!r}")
-        return VARIABLES[name]
-
-    # longest names first is implicit: \w+ is greedy, so $__rate_interval is never $__rate
-    return _VARIABLE.sub(replace, expr)
-
-
-def _dashboard_module() -> Any | None:
-    try:
-        from tests import dashboard_exprs
-    except ImportError:
-        return None
-    return dashboard_exprs
-
-
 def _panel_params() -> list[Any]:
-    module = _dashboard_module()
-    if module is None:
-        return [pytest.param(None, None, id="dashboards-not-written-yet")]
-    return [pytest.param(where, expr, id=where) for where, expr in module.panel_expressions()]
+    return [pytest.param(where, expr, id=where) for where, expr in dashboard_exprs.panel_expressions()]
 
 
 def _alert_params() -> list[Any]:
-    module = _dashboard_module()
-    if module is None or not ALERTS_FILE.exists():
-        return [pytest.param(None, None, id="alerts-not-written-yet")]
-    return [pytest.param(name, expr, id=name) for name, expr in module.alert_expressions()]
-
-
-def require_file(what: str, present: bool) -> None:
-    """Another engineer writes the dashboards and alerts: fail under CI, skip before they exist."""
-    if present:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} missing", pytrace=False)
-    pytest.skip(f"{what} not written yet")
+    return [pytest.param(name, expr, id=name) for name, expr in dashboard_exprs.alert_expressions()]
 
 
 def rules_with_short_for(source: Path, target: Path) -> Path:
@@ -132,9 +97,7 @@ def prometheus(
 ) -> Iterator[Prometheus]:
     root = e2e_root / "prometheus"
     root.mkdir(parents=True, exist_ok=True)
-    rule_files = []
-    if ALERTS_FILE.exists():
-        rule_files.append(rules_with_short_for(ALERTS_FILE, root / "alerts-for-0s.yml"))
+    rule_files = [rules_with_short_for(ALERTS_FILE, root / "alerts-for-0s.yml")]
     instance = Prometheus(
         root,
         [exporter.url.removeprefix("http://"), down_exporter.url.removeprefix("http://")],
@@ -216,10 +179,9 @@ def test_rate_of_session_download_is_defined(prometheus: Prometheus, exporter: E
 
 
 @pytest.mark.parametrize(("where", "expr"), _panel_params())
-def test_dashboard_panel_returns_data(prometheus: Prometheus, where: str | None, expr: str | None) -> None:
-    require_file("tests/dashboard_exprs.py (Grafana dashboards)", where is not None)
-    assert where is not None and expr is not None
-    query = substitute(expr)
+def test_dashboard_panel_returns_data(prometheus: Prometheus, where: str, expr: str) -> None:
+    query = dashboard_exprs.substitute(expr, VARIABLES)
+    assert "$" not in query, f"{where}: a template variable is left in {query!r}"
     try:
         first = prometheus.query(query)  # a syntax or type error fails here, at once
     except PrometheusQueryError as exc:
@@ -237,9 +199,7 @@ def test_dashboard_panel_returns_data(prometheus: Prometheus, where: str | None,
 
 
 @pytest.mark.parametrize(("name", "expr"), _alert_params())
-def test_alert_expression_parses(prometheus: Prometheus, name: str | None, expr: str | None) -> None:
-    require_file("prometheus/alerts.yml or tests/dashboard_exprs.py", name is not None)
-    assert expr is not None
+def test_alert_expression_parses(prometheus: Prometheus, name: str, expr: str) -> None:
     try:
         prometheus.query(expr)
     except PrometheusQueryError as exc:
@@ -247,7 +207,6 @@ def test_alert_expression_parses(prometheus: Prometheus, name: str | None, expr:
 
 
 def test_alert_rules_load_and_evaluate_without_errors(prometheus: Prometheus) -> None:
-    require_file("prometheus/alerts.yml", ALERTS_FILE.exists())
     expected = {
         rule["alert"]
         for group in yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))["groups"]
@@ -268,7 +227,6 @@ def test_alert_rules_load_and_evaluate_without_errors(prometheus: Prometheus) ->
 
 
 def test_missing_files_alert_fires_for_the_real_torrent(prometheus: Prometheus, world: TorrentWorld) -> None:
-    require_file("prometheus/alerts.yml", ALERTS_FILE.exists())
     rules = [
         rule
         for group in yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))["groups"]

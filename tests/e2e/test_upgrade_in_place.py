@@ -11,13 +11,13 @@ import pytest
 
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from tests.e2e import harness
-from tests.e2e.conftest import require_tools
 from tests.e2e.harness import QBITTORRENT_NOX, QBittorrent, parse_exposition
+from tests.tools import require_tool
 
 
 @pytest.mark.e2e
 def test_legacy_then_v2_on_the_same_url(tmp_path: Path, start_exporter) -> None:  # type: ignore[no-untyped-def]
-    require_tools(QBITTORRENT_NOX)
+    require_tool(QBITTORRENT_NOX)
     qbt = QBittorrent(tmp_path / "upgraded", "qbittorrent-upgraded")  # not started: its port is free
     sim = Simulator(
         SimulatorConfig(torrents=5, latency=False, churn=False, password=harness.ADMIN_PASSWORD),
