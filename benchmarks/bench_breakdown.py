@@ -1,0 +1,112 @@
+"""Where one scrape of N torrents spends its time inside the exporter, phase by phase.
+
+Run: ``python -m benchmarks.bench_breakdown [--torrents 10000] [--repeat 5]``
+
+Every phase works on the same real reply of the simulated qBittorrent 4.0.4 (latency off, so the
+HTTP phase is the transfer alone), and each is timed over ``--repeat`` runs (median). The two
+renderers are timed on the same families, so their ratio holds whatever the machine's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from prometheus_client.exposition import generate_latest
+
+from qbt_exporter.collector import Collector
+from qbt_exporter.exposition import Family, render_text
+from qbt_exporter.flavours.common import parse_torrents, parse_transfer
+from qbt_exporter.model import ServerInfo, Snapshot
+from qbt_exporter.scraper import ScrapeResult
+from qbt_exporter.simulator import Simulator, SimulatorConfig
+from qbt_exporter.stats import Stats
+
+
+def median_seconds(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+class _Offline:
+    """What the collector asks of a scraper and its client, without any qBittorrent behind it."""
+
+    fetch_properties = True
+
+    @property
+    def client(self) -> _Offline:
+        return self
+
+    def login_backoff_remaining(self) -> float:
+        return 0.0
+
+
+class _AsRegistry:
+    def __init__(self, families: list[Family]) -> None:
+        self.metrics = [family.to_metric() for family in families]
+
+    def collect(self) -> list[Any]:
+        return self.metrics
+
+
+def run(torrents: int, repeat: int) -> None:
+    config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)
+    with Simulator(config) as sim:
+        session = requests.Session()
+        session.post(f"{sim.url}/login", data={"username": "admin", "password": "adminadmin"}, timeout=30)
+        transfer_body = session.get(f"{sim.url}/query/transferInfo", timeout=30).content
+        http, body = median_seconds(
+            lambda: session.get(f"{sim.url}/query/torrents", timeout=60).content, repeat
+        )
+    decode, items = median_seconds(lambda: json.loads(body), repeat)
+    parse, (parsed, _) = median_seconds(
+        lambda: parse_torrents((obj.get("hash"), obj) for obj in items), repeat
+    )
+    transfer, _ = parse_transfer(json.loads(transfer_body))
+    snapshot = Snapshot(ServerInfo("v4.0.4", "legacy", "17"), transfer, parsed)
+    stats = Stats()
+    collector = Collector(_Offline(), stats)  # type: ignore[arg-type]
+    build, families = median_seconds(lambda: collector.families(ScrapeResult(snapshot)), repeat)
+    fast, text = median_seconds(lambda: render_text(families), repeat)
+    registry = _AsRegistry(families)
+    slow, reference = median_seconds(lambda: generate_latest(registry), repeat)  # type: ignore[arg-type]
+    assert text == reference, "the fast renderer must match prometheus_client byte for byte"
+    series = sum(1 for line in text.splitlines() if not line.startswith(b"#"))
+    total = http + decode + parse + build + fast
+    print(
+        f"\n{torrents} torrents, {series} series, {len(body) / 1e6:.1f} MB of JSON, "
+        f"{len(text) / 1e6:.1f} MB of exposition (median of {repeat})"
+    )
+    rows = [
+        ("HTTP transfer of /query/torrents", http),
+        ("json.loads", decode),
+        ("wire -> model (flavour)", parse),
+        ("model -> metric families", build),
+        ("render text (ours)", fast),
+    ]
+    for name, seconds in rows:
+        print(f"  {name:<34} {seconds:7.3f} s  {seconds / total:6.1%}")
+    print(f"  {'total':<34} {total:7.3f} s")
+    print(f"  render with prometheus_client's generate_latest: {slow:.3f} s = {slow / fast:.1f}x ours")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torrents", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    for n in args.torrents:
+        run(n, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
