@@ -89,3 +89,15 @@ def test_flag_table_lists_every_flag() -> None:
         "QBITTORRENT_PASSWORD",
     ):
         assert flag in table
+
+
+def test_api_key_comes_from_a_file_or_the_environment_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key_file = tmp_path / "key"
+    key_file.write_text("qbt_0123456789abcdefghijklmnopqr\n")
+    assert parse(["--qbittorrent.api-key-file", str(key_file)], environ={}).api_key == (
+        "qbt_0123456789abcdefghijklmnopqr"
+    )
+    assert parse([], environ={"QBITTORRENT_API_KEY": "qbt_env"}).api_key == "qbt_env"
+    assert parse([], environ={}).api_key is None
+    with pytest.raises(ConfigError, match="unrecognized arguments"):
+        parse(["--qbittorrent.api-key", "visible-in-ps"], environ={})
