@@ -84,7 +84,10 @@ class Scraper:
 
     # --- single flight ------------------------------------------------------------------
     def scrape(self, deadline: Deadline) -> ScrapeResult:
-        """The result of a scrape that started no earlier than this call."""
+        """The result of a scrape: a new one, or the one already running when this call came in.
+
+        Joining a running scrape returns data at most one scrape old, from one round of calls.
+        """
         with self._gate:
             flight = self._flight
             leader = flight is None
