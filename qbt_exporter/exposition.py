@@ -58,26 +58,35 @@ class Family:
 
 def render_text(families: Iterable[Family]) -> bytes:
     """The Prometheus text format (0.0.4) of ``families``, identical to ``generate_latest``."""
-    out: list[str] = []
-    append = out.append
+    return b"".join(render_chunks(families))
+
+
+def render_chunks(families: Iterable[Family]) -> list[bytes]:
+    """``render_text`` as one encoded chunk per family.
+
+    A 10,000-torrent exposition is 18 MB; joining and encoding it whole would hold the lines, the
+    joined text and its encoding at once. Per family, only one family's lines are in flight.
+    """
+    chunks: list[bytes] = []
     fmt = floatToGoString
     for family in families:
         spec = family.spec
         help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
-        append(f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {spec.kind}\n")
+        out = [f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {spec.kind}\n"]
         if not spec.labels:
-            for (value,) in family.rows:
-                append(f"{spec.name} {fmt(value)}\n")
-            continue
-        # prometheus_client writes labels sorted by name; render in that order.
-        order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
-        if len(order) == 1:
+            out.extend(f"{spec.name} {fmt(value)}\n" for (value,) in family.rows)
+        elif len(spec.labels) == 1:
             prefix = f'{spec.name}{{{spec.labels[0]}="'
-            for label, value in family.rows:
-                append(f'{prefix}{_escape(label)}"}} {fmt(value)}\n')  # type: ignore[arg-type]
-            continue
-        keys = [f'{spec.labels[i]}="' for i in order]
-        for row in family.rows:
-            labels = '",'.join(keys[n] + _escape(row[i]) for n, i in enumerate(order))  # type: ignore[arg-type]
-            append(f'{spec.name}{{{labels}"}} {fmt(row[-1])}\n')
-    return "".join(out).encode("utf-8")
+            out.extend(
+                f'{prefix}{_escape(label)}"}} {fmt(value)}\n'  # type: ignore[arg-type]
+                for label, value in family.rows
+            )
+        else:
+            # prometheus_client writes labels sorted by name; render in that order.
+            order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
+            keys = [f'{spec.labels[i]}="' for i in order]
+            for row in family.rows:
+                labels = '",'.join(keys[n] + _escape(row[i]) for n, i in enumerate(order))  # type: ignore[arg-type]
+                out.append(f'{spec.name}{{{labels}"}} {fmt(row[-1])}\n')
+        chunks.append("".join(out).encode("utf-8"))
+    return chunks
