@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import Metric
 
@@ -53,6 +53,24 @@ _VALUE_ROWS: dict[str, tuple[MetricSpec, ...]] = {
 
 def _named(name: str) -> Family:
     return Family(spec(name))
+
+
+class _TorrentColumn:
+    """The (hash, value) samples of one per-torrent metric, read from the torrents as they are
+    rendered; torrents whose value is unknown have no sample."""
+
+    __slots__ = ("read", "torrents")
+
+    def __init__(self, torrents: list[Torrent], read: Callable[[Torrent], float | None]) -> None:
+        self.torrents = torrents
+        self.read = read
+
+    def __iter__(self) -> Iterator[tuple[str, float]]:
+        read = self.read
+        for torrent in self.torrents:
+            value = read(torrent)
+            if value is not None:
+                yield torrent.hash, value
 
 
 class Collector:
@@ -138,10 +156,7 @@ class Collector:
         for row in _VALUE_ROWS["torrent"]:
             read = row.read
             assert read is not None
-            fam = Family(row)
-            # The hot loop of a large scrape (20 families x every torrent): one list comprehension.
-            fam.rows = [(t.hash, value) for t in torrents if (value := read(t)) is not None]
-            yield fam
+            yield Family(row, _TorrentColumn(torrents, read))
 
     def _exporter_families(self, result: ScrapeResult) -> Iterable[Family]:
         build = _named("qbittorrent_exporter_build_info")
