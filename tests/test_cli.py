@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 
 import requests
+
+from qbt_exporter.simulator import Simulator, SimulatorConfig
 
 
 def _free_port() -> int:
@@ -76,3 +79,36 @@ def test_listen_address_in_use_is_one_line_and_exit_2() -> None:
         )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("qbt-exporter: error: --web.listen-address")
+
+
+def test_sigterm_logs_out_of_qbittorrent_before_exiting() -> None:
+    """Sessions left behind pile up in qBittorrent (never freed before 3.3.12): log out on the way out."""
+    with Simulator(SimulatorConfig(torrents=3, latency=False, churn=False)) as sim:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qbt_exporter",
+                "--qbittorrent.url",
+                sim.url,
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "QBITTORRENT_PASSWORD": "adminadmin"},
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, proc)
+            assert "qbittorrent_up 1.0" in requests.get(url + "/metrics", timeout=30).text
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0
+        assert sim.logins_ok == 1 and sim.requests_by_path["/logout"] == 1
