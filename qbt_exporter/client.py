@@ -21,7 +21,6 @@ What it protects against, and why:
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import math
 import threading
@@ -34,7 +33,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from qbt_exporter import __version__
+from qbt_exporter import __version__, jsonbody
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.errors import (
     BackingOff,
@@ -541,7 +540,7 @@ def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
             return None
         raise BadResponse("empty body where JSON was expected", endpoint=endpoint)
     try:
-        return json.loads(resp.body)
+        return jsonbody.loads(resp.body)
     except (ValueError, RecursionError) as exc:
         snippet = resp.body[:60].decode("utf-8", errors="replace")
         raise BadResponse(f"not JSON ({exc}): {snippet!r}", endpoint=endpoint) from exc
