@@ -144,12 +144,16 @@ class Scraper:
 
     def _read(self, deadline: Deadline) -> tuple[Snapshot, bool, int, float | None]:
         flavour, server = self._flavour_for(deadline)
+        logins_before = self.client.logins_ok
         listed_at = self._clock()
         transfer, torrents = flavour.snapshot(deadline)
         list_seconds = self._clock() - listed_at
-        if self.client.logins_ok != self._logins_seen:
-            # The snapshot call itself had to log in again: the version we hold may be stale.
-            flavour, server = self._flavour_for(deadline)
+        if self.client.logins_ok != logins_before:
+            if logins_before == 0:
+                self._logins_seen = self.client.logins_ok  # the first login: nothing restarted
+            else:
+                # The snapshot call had to log in again: the version we hold may be stale.
+                flavour, server = self._flavour_for(deadline)
         cut_short = False
         skipped = 0
         max_age: float | None = None

@@ -144,3 +144,23 @@ def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_n
     scraper.scrape(Deadline(10))
     # The next scrape starts with the ones that waited longest.
     assert not refreshed_first & set(flavour.property_calls[: 40 - len(refreshed_first)])
+
+
+def test_the_first_login_is_not_taken_for_a_restart() -> None:
+    """The exporter logs in lazily during its first list call; that must not trigger a second detection."""
+    client = FakeClient(logins_ok=0)
+
+    class LoggingIn(FakeFlavour):
+        def snapshot(self, deadline):  # type: ignore[no-untyped-def]
+            if client.logins_ok == 0:
+                client.logins_ok = 1
+            return super().snapshot(deadline)
+
+    detect = Detections(LoggingIn(torrents=[torrent(1)]))
+    scraper = Scraper(client, Stats(), detect=detect)  # type: ignore[arg-type]
+    scraper.scrape(Deadline(5))
+    scraper.scrape(Deadline(5))
+    assert detect.calls == 1
+    client.logins_ok = 2  # now a real re-login: qBittorrent forgot the session
+    scraper.scrape(Deadline(5))
+    assert detect.calls == 2
