@@ -421,8 +421,8 @@ class Bench:
                 f"  render_text: peak {fmt_mib(render_peak - collect_start)}, "
                 f"output {fmt_mib(render_end - kept)}",
                 f"  the exposition: {len(body) / 1e6:.1f} MB of UTF-8, {len(text):,} characters, widest "
-                f"code point U+{widest:04X}: CPython keeps a str of it at {unit} byte(s) per character "
-                f"({fmt_mib(sys.getsizeof(text))})",
+                f"code point U+{widest:04X}: one str of the whole text would take {unit} byte(s) per "
+                f"character ({fmt_mib(sys.getsizeof(text))}), which is why it must never be built whole",
             ]
         )
 
