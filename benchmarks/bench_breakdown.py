@@ -20,7 +20,7 @@ import requests
 from prometheus_client.exposition import generate_latest
 
 from qbt_exporter.collector import Collector
-from qbt_exporter.exposition import Family, render_text
+from qbt_exporter.exposition import AsRegistry, render_text
 from qbt_exporter.flavours.common import parse_torrents, parse_transfer
 from qbt_exporter.model import ServerInfo, Snapshot
 from qbt_exporter.scraper import ScrapeResult
@@ -50,14 +50,6 @@ class _Offline:
         return 0.0
 
 
-class _AsRegistry:
-    def __init__(self, families: list[Family]) -> None:
-        self.metrics = [family.to_metric() for family in families]
-
-    def collect(self) -> list[Any]:
-        return self.metrics
-
-
 def run(torrents: int, repeat: int) -> None:
     config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)
     with Simulator(config) as sim:
@@ -77,7 +69,7 @@ def run(torrents: int, repeat: int) -> None:
     collector = Collector(_Offline(), stats)  # type: ignore[arg-type]
     build, families = median_seconds(lambda: collector.families(ScrapeResult(snapshot)), repeat)
     fast, text = median_seconds(lambda: render_text(families), repeat)
-    registry = _AsRegistry(families)
+    registry = AsRegistry(families)
     slow, reference = median_seconds(lambda: generate_latest(registry), repeat)  # type: ignore[arg-type]
     assert text == reference, "the fast renderer must match prometheus_client byte for byte"
     series = sum(1 for line in text.splitlines() if not line.startswith(b"#"))

@@ -59,6 +59,20 @@ class Family:
         return metric
 
 
+class AsRegistry:
+    """``families`` as the registry that prometheus_client's encoders read (``collect()``).
+
+    Used for the formats this module does not render itself (OpenMetrics), and by the tests and
+    benchmarks that compare ``render_text`` with ``generate_latest``.
+    """
+
+    def __init__(self, families: Iterable[Family]) -> None:
+        self.metrics = [family.to_metric() for family in families]
+
+    def collect(self) -> list[Metric]:
+        return self.metrics
+
+
 def render_text(families: Iterable[Family]) -> bytes:
     """The Prometheus text format (0.0.4) of ``families``, identical to ``generate_latest``."""
     return b"".join(render_chunks(families))

@@ -14,8 +14,7 @@ import socket
 import ssl
 import threading
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
 
@@ -29,7 +28,7 @@ from prometheus_client.exposition import (
 from qbt_exporter import __version__
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.exposition import render_chunks
+from qbt_exporter.exposition import AsRegistry, render_chunks
 from qbt_exporter.scraper import ScrapeResult
 
 log = logging.getLogger(__name__)
@@ -51,16 +50,6 @@ def scrape_budget(environ: dict[str, Any], offset: float) -> float:
     if not timeout > 0:  # also rejects NaN
         timeout = DEFAULT_SCRAPE_TIMEOUT
     return max(MIN_BUDGET, timeout - offset)
-
-
-@dataclass
-class _Families:
-    """Adapts a list of families to the registry interface ``generate_latest`` expects."""
-
-    families: list[Any]
-
-    def collect(self) -> Iterable[Any]:
-        return self.families
 
 
 class ExporterApp:
@@ -95,7 +84,7 @@ class ExporterApp:
             chunks, content_type = render_chunks(families), CONTENT_TYPE_PLAIN_0_0_4
         else:  # only OpenMetrics will do: prometheus_client's own encoder, from ordinary families
             encoder, content_type = choose_encoder(accept)
-            chunks = [encoder(_Families([family.to_metric() for family in families]))]
+            chunks = [encoder(AsRegistry(families))]  # type: ignore[arg-type]
         headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             chunks = _gzip(chunks)

@@ -4,7 +4,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from qbt_exporter.collector import Collector
-from qbt_exporter.exposition import Family, render_text
+from qbt_exporter.exposition import AsRegistry, Family, render_text
 from qbt_exporter.metrics import CATALOGUE, spec
 from qbt_exporter.model import ServerInfo, Snapshot, Transfer
 from qbt_exporter.scraper import ScrapeResult
@@ -12,14 +12,6 @@ from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, torrent
 
 NASTY = ["plain", 'quote " inside', "back\\slash", "new\nline", "Ünïcødé 日本語", "", 'all \\" \n of them']
-
-
-class _AsRegistry:
-    def __init__(self, families: list[Family]) -> None:
-        self.metrics = [f.to_metric() for f in families]
-
-    def collect(self):  # type: ignore[no-untyped-def]
-        return self.metrics
 
 
 def _families() -> list[Family]:
@@ -60,7 +52,7 @@ def _families() -> list[Family]:
 
 def test_render_text_is_byte_identical_to_prometheus_client() -> None:
     families = _families()
-    assert render_text(families) == generate_latest(_AsRegistry(families))  # type: ignore[arg-type]
+    assert render_text(families) == generate_latest(AsRegistry(families))  # type: ignore[arg-type]
 
 
 def test_special_floats_and_every_catalogue_row_render_identically() -> None:
@@ -70,11 +62,11 @@ def test_special_floats_and_every_catalogue_row_render_identically() -> None:
         for n, value in enumerate([0, -1.5, math.inf, -math.inf, math.nan, 1e-300, 7]):
             fam.add(*[f"{label}-{n}" for label in row.labels], value)
         families.append(fam)
-    assert render_text(families) == generate_latest(_AsRegistry(families))  # type: ignore[arg-type]
+    assert render_text(families) == generate_latest(AsRegistry(families))  # type: ignore[arg-type]
 
 
 def test_openmetrics_from_the_same_families_is_valid() -> None:
-    text = generate_openmetrics(_AsRegistry(_families())).decode()  # type: ignore[arg-type]
+    text = generate_openmetrics(AsRegistry(_families())).decode()  # type: ignore[arg-type]
     assert text.endswith("# EOF\n")
     assert 'qbittorrent_exporter_requests_total{endpoint="torrents",outcome="ok"} 1.0' in text
 

@@ -97,3 +97,17 @@ def test_down_qbittorrent_is_200_with_up_zero() -> None:
         assert "qbittorrent_torrent_" not in reply.text
     finally:
         server.stop()
+
+
+def test_openmetrics_only_clients_get_openmetrics() -> None:
+    server = run(RecordingCollector(FakeFlavour(torrents=[torrent(1)])))
+    try:
+        reply = requests.get(
+            f"http://127.0.0.1:{server.port}/metrics",
+            headers={"Accept": "application/openmetrics-text;version=1.0.0"},
+            timeout=5,
+        )
+        assert reply.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert reply.text.endswith("# EOF\n") and "qbittorrent_up 1.0" in reply.text
+    finally:
+        server.stop()
