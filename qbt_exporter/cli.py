@@ -19,6 +19,7 @@ from qbt_exporter import __version__, logs
 from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.config import Config, ConfigError, parse
+from qbt_exporter.password import FixedPassword
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp, Server, serve
@@ -61,7 +62,7 @@ def _start_demo(config: Config, stack: ExitStack) -> Config:
         config,
         qbittorrent_url=simulator.url,
         username=sim_config.username,
-        password=sim_config.password,
+        password=FixedPassword(sim_config.password, "the demo"),
         api_key=None,
     )
 

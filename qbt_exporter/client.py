@@ -5,10 +5,16 @@ what its JSON means: flavours ask for a path and get bytes (or parsed JSON) back
 
 What it protects against, and why:
 
-* **Bans.** Five failed logins ban the exporter's IP for an hour, and qBittorrent ≤ 4.0.4 never
-  forgets a failure, so a wrong password must not be retried on every scrape: after a rejection no
-  login is attempted for ``login_backoff`` seconds, doubling up to ``login_backoff_max``. A ban reply
-  stops *every* request for ``ban_duration`` (≤ 4.0.4 answers 403 on every path while banned).
+* **Bans.** Five failed logins ban the exporter's IP, and qBittorrent counts them with no time
+  window (≤ 4.2.1 never forget a failure, later versions only on a success or when a ban ends), so
+  spacing attempts out is not enough: any back-off reaches a 5th failure in the end. After a
+  rejection no login is attempted for ``login_backoff`` seconds (doubling up to
+  ``login_backoff_max``); after ``max_rejections`` rejections in a row none at all until the
+  password source gives a password not rejected yet (a fixed password file) or the process
+  restarts, and never a 5th failure in a row from this process (``SAFE_FAILURES``). A ban reply
+  stops *every* request for ``ban_duration`` (≤ 4.0.4 answers 403 on every path while banned);
+  after it the client logs in again only if the ban was not earned by its own rejected password
+  (someone else's failures from the same address ban it too). See ``_login_hold``.
 * **Dropped connections.** ≤ 4.0.4 closes the socket after every reply without saying so, and 4.1+
   drop idle keep-alive connections after 7 s: a pooled connection may be dead, so a request that
   fails with "connection dropped" is sent once more. Timeouts are never retried.
@@ -20,6 +26,7 @@ What it protects against, and why:
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import logging
 import math
@@ -33,7 +40,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from qbt_exporter import __version__, jsonbody
+from qbt_exporter import __version__, jsonbody, redact
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.errors import (
     BackingOff,
@@ -48,6 +55,8 @@ from qbt_exporter.errors import (
     Unauthorized,
     Unreachable,
 )
+from qbt_exporter.password import PasswordSource, as_source
+from qbt_exporter.redact import quote_reply
 from qbt_exporter.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,10 @@ LOGIN_ENDPOINT = "login"
 LOGOUT_ENDPOINT = "logout"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 BAN_MARKER = b"banned"
+# qBittorrent bans an address at its 5th failed login in a row (the default of every version, §4.5):
+# this process never makes more than 4 in a row, whatever the password source does.
+SAFE_FAILURES = 4
+SUSPENDED_REASONS = ("rejected", "banned")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # An error on a pooled connection the server had already closed: safe to send once more.
@@ -97,6 +110,20 @@ class _Call:
 
 
 @dataclass(frozen=True)
+class _Hold:
+    """Logins are held off: ``reason`` is exported ("rejected", "banned"; ``None`` for the plain
+    back-off), ``until`` is a clock time (infinity: until the password changes or a restart)."""
+
+    reason: str | None
+    until: float
+    message: str
+
+
+_WAITING_FOR_BAN = "banned by qBittorrent; waiting for the ban to end"
+_WAITING_AFTER_REJECTION = "login rejected earlier; waiting before the next attempt"
+
+
+@dataclass(frozen=True)
 class _Route:
     """The Host header override and whether to send a Referer, as learned from 401 replies."""
 
@@ -111,7 +138,7 @@ class Client:
         self,
         url: str,
         username: str = "admin",
-        password: str | None = None,
+        password: str | PasswordSource | None = None,
         *,
         api_key: str | None = None,
         timeout: float = 5.0,
@@ -122,11 +149,19 @@ class Client:
         login_backoff: float = 300.0,
         login_backoff_max: float = 3600.0,
         ban_duration: float = 3600.0,
+        max_rejections: int = 3,
     ) -> None:
+        if "@" in urlsplit(url).netloc:
+            # requests would send them as Basic auth, which qBittorrent 5.2+ takes as a login
+            # attempt; config.py refuses them with the reason, this is the backstop.
+            raise ValueError("credentials in the qBittorrent URL are not supported")
+        if not 1 <= max_rejections <= SAFE_FAILURES:
+            raise ValueError(f"max_rejections must be between 1 and {SAFE_FAILURES}, got {max_rejections}")
         self.base_url = url.rstrip("/")
         self.username = username
-        self._password = password or ""
+        self._password = as_source(password)
         self.api_key = api_key
+        redact.register(api_key)
         self.timeout = timeout
         self.host_header = host_header
         self.verify = verify
@@ -135,6 +170,7 @@ class Client:
         self.login_backoff = login_backoff
         self.login_backoff_max = login_backoff_max
         self.ban_duration = ban_duration
+        self.max_rejections = max_rejections
         self.login_path = V2_LOGIN
         self.logout_path = V2_LOGOUT
 
@@ -155,9 +191,11 @@ class Client:
         self._session_live = False
         self._generation = 0
         self._logins_ok = 0
-        self._rejections = 0
+        self._rejections = 0  # failed logins in a row, whatever the password
+        self._rejected_digests: set[str] = set()  # digests of the passwords rejected since the last success
         self._login_not_before = -math.inf
         self._banned_until = -math.inf
+        self._ban_reply = False  # the last verdict on a login (or, ≤ 4.0.4, on any request) was a ban
 
     # --- public API ------------------------------------------------------------------------
     def __repr__(self) -> str:  # never shows the password
@@ -183,8 +221,21 @@ class Client:
         self._session_live = False
 
     def login_backoff_remaining(self) -> float:
-        """Seconds until a login may be attempted again (a ban counts too); 0 when allowed now."""
-        return max(0.0, max(self._login_not_before, self._banned_until) - self._clock())
+        """Seconds until a login may be attempted again (a ban counts too); 0 when allowed now,
+        infinity while suspended (only a changed password or a restart ends that)."""
+        hold = self._login_hold() if self.api_key is None else None
+        until = max(hold.until if hold else -math.inf, self._banned_until)
+        return max(0.0, until - self._clock())
+
+    def login_suspended(self) -> dict[str, bool]:
+        """For each reason in ``SUSPENDED_REASONS``, whether it holds logins off right now.
+
+        "rejected": ``max_rejections`` rejections in a row, waiting for the password to change.
+        "banned": qBittorrent banned this address; waiting for the ban to end, or for the password
+        to change when our own rejected password earned the ban.
+        """
+        hold = self._login_hold() if self.api_key is None else None
+        return {reason: hold is not None and hold.reason == reason for reason in SUSPENDED_REASONS}
 
     def close(self) -> None:
         self.session.close()
@@ -290,7 +341,7 @@ class Client:
         if status == 403:
             raise Forbidden("403 Forbidden even after logging in again", endpoint=endpoint, status=status)
         if status == 404:
-            raise NotFound(f"404 Not Found: {resp.text[:100]!r}", endpoint=endpoint, status=status)
+            raise NotFound(f"404 Not Found: {quote_reply(resp.text, 100)}", endpoint=endpoint, status=status)
         if status == 401:
             raise Unauthorized(
                 "401 Unauthorized: qBittorrent's CSRF/Host check refused us (see --qbittorrent.host-header)",
@@ -327,26 +378,37 @@ class Client:
         """One login attempt; the caller holds the login lock."""
         self._raise_if_backing_off(LOGIN_ENDPOINT)
         self.forget_session()
+        password = self._current_password()
+        if self._rejections and not self._password_rejected():
+            log.info(
+                "logging in to %s with a changed password (%d failed logins in a row so far)",
+                self.base_url,
+                self._rejections,
+            )
         call = _Call()
-        form = {"username": self.username, "password": self._password}
+        form = {"username": self.username, "password": password}
         try:
             resp = self._exchange(
                 call, "POST", self.login_path, deadline, data=form, headers=FORM, adapt=_csrf_401
             )
-            self._judge_login(resp)
+            self._judge_login(resp, password)
         except QbtError as err:
             self._count_failure(call, LOGIN_ENDPOINT, err)
             self.stats.login(err.outcome if isinstance(err, LoginRejected | Banned) else "error")
             raise
         self.stats.request(LOGIN_ENDPOINT, "ok")
         self.stats.login("ok")
+        if self._rejections or self._ban_reply:
+            log.info("qBittorrent at %s accepted the login again", self.base_url)
         self._rejections = 0
+        self._rejected_digests.clear()
+        self._ban_reply = False
         self._login_not_before = -math.inf
         self._session_live = True
         self._generation += 1
         self._logins_ok += 1
 
-    def _judge_login(self, resp: Response) -> None:
+    def _judge_login(self, resp: Response, password: str) -> None:
         """Raise unless the reply is a success: 200 ``Ok.`` (≤ 5.1) or 204 (5.2+)."""
         status, body = resp.status, resp.body.strip()
         if status == 204 or (status == 200 and body == b"Ok."):
@@ -354,51 +416,136 @@ class Client:
         if resp.is_ban:
             raise self._banned(LOGIN_ENDPOINT)
         if (status == 200 and body == b"Fails.") or status == 401:
-            raise self._rejected()
+            raise self._rejected(password)
         if status == 200:
-            raise BadResponse(f"unexpected login reply {resp.text[:100]!r}", endpoint=LOGIN_ENDPOINT)
+            # A proxy may echo the form, password included: quote_reply redacts it.
+            raise BadResponse(
+                f"unexpected login reply {quote_reply(resp.text, 100)}", endpoint=LOGIN_ENDPOINT
+            )
         raise HttpError(_describe_status(resp), endpoint=LOGIN_ENDPOINT, status=status)
 
-    def _rejected(self) -> LoginRejected:
-        """Start or extend the login back-off: 300 s, 600 s, 1200 s ... capped, so never 5 in an hour."""
+    def _rejected(self, password: str) -> LoginRejected:
+        """Count a rejection of ``password``: back off, or suspend logins after ``max_rejections``."""
         self._rejections += 1
-        wait = min(self.login_backoff * 2 ** (self._rejections - 1), self.login_backoff_max)
-        self._login_not_before = self._clock() + wait
-        log.warning(
-            "qBittorrent at %s rejected the login of user %r (%d in a row); next login attempt in %.0f s",
-            self.base_url,
-            self.username,
-            self._rejections,
-            wait,
-        )
+        self._rejected_digests.add(_digest(password))
+        self._ban_reply = False  # qBittorrent judged the credentials, so no ban is in force
+        count = self._rejections
+        if count >= SAFE_FAILURES:
+            # Logged once: no login follows in this process, so no further rejection either.
+            log.error(
+                "qBittorrent at %s rejected the login of user %r %d times in a row; one more failed login "
+                "would get this address banned, so this exporter will not log in again: fix the password, "
+                "then restart the exporter",
+                self.base_url,
+                self.username,
+                count,
+            )
+        elif count >= self.max_rejections:
+            log.error(
+                "qBittorrent at %s rejected the login of user %r %d times in a row; no login is attempted "
+                "until the password changes: %s",
+                self.base_url,
+                self.username,
+                count,
+                self._password.fix_hint(),
+            )
+        else:
+            wait = min(self.login_backoff * 2 ** (count - 1), self.login_backoff_max)
+            self._login_not_before = self._clock() + wait
+            log.warning(
+                "qBittorrent at %s rejected the login of user %r (%d in a row); next login attempt in %.0f s",
+                self.base_url,
+                self.username,
+                count,
+                wait,
+            )
         return LoginRejected(
             f"qBittorrent rejected the credentials of user {self.username!r}", endpoint=LOGIN_ENDPOINT
         )
 
     def _banned(self, endpoint: str) -> Banned:
-        """Stop every request for ``ban_duration``: ≤ 4.0.4 answers 403 on every path while banned."""
+        """Stop every request for ``ban_duration``: ≤ 4.0.4 answers 403 on every path while banned.
+
+        Anyone's failed logins from this address count toward a ban (a browser, another tool, an
+        earlier run of this exporter), so after the ban the client logs in again, once — unless
+        qBittorrent had rejected the password it would send: then it waits for a new password.
+        """
         self._banned_until = self._clock() + self.ban_duration
-        log.warning(
-            "qBittorrent at %s has banned this IP after too many failed logins; no request for %.0f s",
-            self.base_url,
-            self.ban_duration,
-        )
+        self._ban_reply = True
+        if self._password_rejected():
+            log.error(
+                "qBittorrent at %s has banned this address after too many failed logins, and it rejected "
+                "this password before; no login is attempted until the password changes: %s",
+                self.base_url,
+                self._password.fix_hint(),
+            )
+        else:
+            log.warning(
+                "qBittorrent at %s has banned this address after too many failed logins (from anyone at "
+                "this address); no request for %.0f s, then one login attempt",
+                self.base_url,
+                self.ban_duration,
+            )
         return Banned("qBittorrent has banned this IP after too many failed logins", endpoint=endpoint)
 
-    def _raise_if_backing_off(self, endpoint: str) -> None:
+    def _login_hold(self) -> _Hold | None:
+        """Why no login may be attempted now, or ``None``: the one place that decides.
+
+        In order: a ban (until it ends; for good when our rejected password earned it), the last
+        safe failure reached, ``max_rejections`` reached with a password already rejected, and the
+        back-off between the first rejections. A password not rejected yet (the file was fixed)
+        ends the last two, so it gets exactly one attempt each time it changes.
+        """
         now = self._clock()
-        if now < self._banned_until:
-            wait = self._banned_until - now
-            raise BackingOff(
-                f"banned by qBittorrent; next try in {wait:.0f} s", endpoint=endpoint, retry_in=wait
+        rejected = self._password_rejected()
+        count = self._rejections
+        if self._ban_reply and rejected:
+            hint = self._password.fix_hint()
+            return _Hold("banned", math.inf, f"banned by qBittorrent after a rejected login: {hint}")
+        if self._ban_reply and now < self._banned_until:
+            return _Hold("banned", self._banned_until, _WAITING_FOR_BAN)
+        if count >= SAFE_FAILURES:
+            return _Hold(
+                "rejected",
+                math.inf,
+                f"{count} logins in a row rejected; one more would get this address banned: "
+                "fix the password, then restart the exporter",
             )
-        if endpoint == LOGIN_ENDPOINT and now < self._login_not_before:
-            wait = self._login_not_before - now
-            raise BackingOff(
-                f"login rejected earlier; next login attempt in {wait:.0f} s",
-                endpoint=endpoint,
-                retry_in=wait,
+        if rejected and count >= self.max_rejections:
+            return _Hold(
+                "rejected",
+                math.inf,
+                f"login suspended after {count} rejected logins in a row: {self._password.fix_hint()}",
             )
+        if rejected and now < self._login_not_before:
+            return _Hold(None, self._login_not_before, _WAITING_AFTER_REJECTION)
+        return None
+
+    def _raise_if_backing_off(self, endpoint: str) -> None:
+        """Raise ``BackingOff`` instead of making a request that a ban or the login policy forbids.
+
+        The messages never contain a countdown (that is in ``login_backoff_remaining``): the
+        scraper logs a failure once per distinct message.
+        """
+        hold: _Hold | None = None
+        if endpoint == LOGIN_ENDPOINT:
+            hold = self._login_hold()
+        elif self._clock() < self._banned_until:
+            hold = _Hold("banned", self._banned_until, _WAITING_FOR_BAN)
+        if hold is not None:
+            wait = max(0.0, hold.until - self._clock())
+            raise BackingOff(hold.message, endpoint=endpoint, retry_in=wait)
+
+    def _current_password(self) -> str:
+        """The password to send now, registered for redaction before it can be echoed anywhere."""
+        password = self._password.current()
+        redact.register(password)
+        return password
+
+    def _password_rejected(self) -> bool:
+        """Whether qBittorrent rejected the current password since the last success; reads the
+        password source (cheap: a stat) only while there are rejections."""
+        return bool(self._rejected_digests) and _digest(self._current_password()) in self._rejected_digests
 
     # --- one exchange: ban gate, dropped-connection retry, CSRF/Host adaptation ----------------
     def _exchange(
@@ -517,6 +664,11 @@ class _LoginGuard:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def _digest(password: str) -> str:
+    """What is kept of a rejected password: enough to recognise it, nothing to leak."""
+    return hashlib.sha256(password.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _any_401(resp: Response) -> bool:
     return resp.status == 401
 
@@ -542,8 +694,8 @@ def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
     try:
         return jsonbody.loads(resp.body)
     except (ValueError, RecursionError) as exc:
-        snippet = resp.body[:60].decode("utf-8", errors="replace")
-        raise BadResponse(f"not JSON ({exc}): {snippet!r}", endpoint=endpoint) from exc
+        snippet = quote_reply(resp.body[:10_000].decode("utf-8", errors="replace"), 60)
+        raise BadResponse(f"not JSON ({exc}): {snippet}", endpoint=endpoint) from exc
 
 
 def _failure_kind(exc: BaseException) -> str:
@@ -598,7 +750,7 @@ def _describe_status(resp: Response) -> str:
     if location:
         text += f" (redirect to {location}: use that URL as --qbittorrent.url)"
     elif resp.body:
-        text += f": {resp.text[:100]!r}"
+        text += f": {quote_reply(resp.text, 100)}"
     return text
 
 

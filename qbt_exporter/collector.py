@@ -179,6 +179,10 @@ class Collector:
         backoff = _named("qbittorrent_exporter_login_backoff_seconds")
         backoff.add(self.scraper.client.login_backoff_remaining())
         yield backoff
+        suspended = _named("qbittorrent_exporter_login_suspended")
+        for reason, held in self.scraper.client.login_suspended().items():
+            suspended.add(reason, 1.0 if held else 0.0)
+        yield suspended
         if self.scraper.fetch_properties and result.snapshot is not None:
             skipped = _named("qbittorrent_exporter_torrent_properties_skipped")
             skipped.add(float(result.properties_skipped))

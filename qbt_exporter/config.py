@@ -15,10 +15,10 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from qbt_exporter import __version__
+from qbt_exporter.password import FixedPassword, PasswordFile, PasswordSource, read_password_file
 
 
 class ConfigError(Exception):
@@ -29,7 +29,7 @@ class ConfigError(Exception):
 class Config:
     qbittorrent_url: str
     username: str
-    password: str | None
+    password: PasswordSource | None
     api_key: str | None
     timeout: float
     host_header: str | None
@@ -194,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _read_secret(path: str, flag: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        secret = read_password_file(path)
     except OSError as err:
         raise ConfigError(f"{flag}: cannot read {path}: {err.strerror or err}") from None
-    secret = text.rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{flag}: {path} is not UTF-8 text") from None
     if not secret:
         raise ConfigError(f"{flag}: {path} is empty")
     return secret
@@ -244,6 +245,14 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
 
     url = (value("--qbittorrent.url") or "").rstrip("/")
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # Refused rather than sent as Basic auth for a reverse proxy: qBittorrent 5.2+ takes an
+        # Authorization: Basic header as a login attempt, and proxies forward it by default, so
+        # the proxy's credentials would count as failed logins toward qBittorrent's ban.
+        raise ConfigError(
+            "--qbittorrent.url: must not contain credentials (user:password@); give the password with "
+            "--qbittorrent.password-file or QBITTORRENT_PASSWORD"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--qbittorrent.url: {url!r} is not an http:// or https:// URL with a host")
     try:
@@ -252,11 +261,12 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         raise ConfigError(f"--qbittorrent.url: {url!r} has an invalid port") from None
 
     password_file = value("--qbittorrent.password-file")
-    password = (
-        _read_secret(password_file, "--qbittorrent.password-file")
-        if password_file
-        else env.get("QBITTORRENT_PASSWORD")
-    )
+    password: PasswordSource | None = None
+    if password_file:
+        first = _read_secret(password_file, "--qbittorrent.password-file")
+        password = PasswordFile(password_file, initial=first)
+    elif env.get("QBITTORRENT_PASSWORD") is not None:
+        password = FixedPassword(env["QBITTORRENT_PASSWORD"], "QBITTORRENT_PASSWORD")
     api_key_file = value("--qbittorrent.api-key-file")
     api_key = (
         _read_secret(api_key_file, "--qbittorrent.api-key-file")

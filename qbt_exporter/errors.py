@@ -3,9 +3,14 @@
 Each error carries the ``outcome`` label it is counted under in
 ``qbittorrent_exporter_requests_total``; the scraper only needs to know that the call failed, the
 operator needs to know how.
+
+Every message passes through ``redact`` when the error is made: messages quote replies, and a reply
+may echo the password or the API key (a proxy's error page showing the request it got).
 """
 
 from __future__ import annotations
+
+from qbt_exporter.redact import redact
 
 
 class QbtError(Exception):
@@ -14,7 +19,7 @@ class QbtError(Exception):
     outcome = "error"
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.endpoint = endpoint
 
 

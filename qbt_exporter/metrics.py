@@ -231,8 +231,18 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "qbittorrent_exporter_login_backoff_seconds",
         "gauge",
         "Seconds until the exporter will try to log in again after a rejected login or a ban; 0 when "
-        "it may log in now.",
+        "it may log in now, +Inf while logins are suspended (see qbittorrent_exporter_login_suspended).",
         "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_login_suspended",
+        "gauge",
+        "1 while logins are suspended for this reason, else 0; both reasons always present. rejected: "
+        "qBittorrent rejected the password too often in a row, no login until the password file changes "
+        "or the exporter restarts. banned: qBittorrent banned the exporter's address, no login until the "
+        "ban ends (or, if the exporter's own password was rejected, until it changes).",
+        "exporter",
+        ("reason",),
     ),
     MetricSpec(
         "qbittorrent_exporter_invalid_values_total",

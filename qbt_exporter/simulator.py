@@ -634,18 +634,30 @@ def _host_port(value: str) -> tuple[str, int]:
 class Simulator:
     """A running simulated qBittorrent 4.0.4. Use as a context manager or start()/stop().
 
-    ``requests_by_path``, ``logins_ok`` and ``logins_failed`` count what clients did, so tests can
-    assert "one login, N requests" without parsing logs. ``fail_next`` injects the transport
-    failures seen on real legacy servers.
+    ``requests_by_path``, ``logins_ok``, ``logins_failed`` and ``bans`` count what clients did, so
+    tests can assert "one login, N requests" without parsing logs. ``fail_next`` injects the
+    transport failures seen on real legacy servers.
+
+    ``clock`` (monotonic seconds) times the ban and the idle sessions, so that a test can run days
+    of a client's login policy against it in a moment; the torrents keep their own scaled clock.
     """
 
-    def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config or SimulatorConfig()
         self.host = host
         self.port = port
         self.requests_by_path: Counter[str] = Counter()
         self.logins_ok = 0
         self.logins_failed = 0
+        self.bans = 0
+        self._clock = clock
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._server: _Server | None = None
@@ -1051,7 +1063,7 @@ class Simulator:
         # 2. session lookup; 3. ban check, on every path
         session = self._session_for(req)
         banned_until = self._banned_until.get(req.client_ip)
-        if banned_until is not None and time.monotonic() >= banned_until:
+        if banned_until is not None and self._clock() >= banned_until:
             del self._banned_until[req.client_ip]
             self._failed.pop(req.client_ip, None)
             banned_until = None
@@ -1106,7 +1118,7 @@ class Simulator:
         if sid is None or sid not in self._sessions:
             return None
         session = self._sessions[sid]
-        now = time.monotonic()
+        now = self._clock()
         if now - session.last_seen > self.config.session_timeout:
             del self._sessions[sid]
             return None
@@ -1120,7 +1132,7 @@ class Simulator:
         password_ok = req.posts.get("password", "") == self.config.password
         if user_ok and password_ok and self.config.username:
             sid = base64.b64encode(self._sid_rng.randbytes(24)).decode()
-            self._sessions[sid] = _Session(sid, time.monotonic())
+            self._sessions[sid] = _Session(sid, self._clock())
             self.logins_ok += 1
             response = _response(200, b"Ok.", CT_TEXT)
             response.headers["set-cookie"] = f"SID={sid}; HttpOnly; path=/"
@@ -1129,7 +1141,8 @@ class Simulator:
         count = self._failed.get(req.client_ip, 0) + 1
         self._failed[req.client_ip] = count
         if count >= MAX_FAILED_LOGINS and req.client_ip not in self._banned_until:
-            self._banned_until[req.client_ip] = time.monotonic() + self.config.ban_duration
+            self._banned_until[req.client_ip] = self._clock() + self.config.ban_duration
+            self.bans += 1
         return _response(200, b"Fails.", CT_TEXT)
 
     def _protected(self, req: _Request, session: _Session, segments: list[str]) -> tuple[_Response, float]:

@@ -20,6 +20,9 @@ class FakeClient:
     def login_backoff_remaining(self) -> float:
         return self.backoff
 
+    def login_suspended(self) -> dict[str, bool]:
+        return {"rejected": False, "banned": False}
+
 
 @dataclass
 class FakeFlavour:

@@ -192,10 +192,9 @@ def test_wrong_password_over_three_hours_never_risks_a_ban(rsps: responses.Reque
             client.get("/query/torrents", endpoint="torrents", deadline=soon())
         outcomes.append(info.value.outcome)
 
-    # back-off 300, 600, 1200, 2400, 3600, 3600 s; each attempt happens at the first scrape after it
-    assert attempts == [0.0, 324.0, 972.0, 2268.0, 4752.0, 8424.0]
-    for start in attempts:
-        assert sum(start <= t < start + 3600 for t in attempts) <= 4
+    # back-off 300, then 600 s, each attempt at the first scrape after it; then no more attempts
+    # (max_rejections, see test_login_policy.py)
+    assert attempts == [0.0, 324.0, 972.0]
     assert outcomes.count("rejected") == len(attempts)
     assert outcomes.count("backoff") == 100 - len(attempts)
     assert len(rsps.calls) == len(attempts)  # backing off makes no request at all
@@ -633,7 +632,7 @@ def test_password_never_logged(rsps: responses.RequestsMock, caplog: pytest.LogC
             client.get("/query/torrents", endpoint="torrents", deadline=soon())
         errors.append(str(info.value))
 
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2  # one line for the rejection, one for the ban
     assert PASSWORD not in caplog.text
     assert not any(PASSWORD in text for text in errors)

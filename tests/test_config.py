@@ -26,7 +26,8 @@ def test_environment_is_read_and_flags_win() -> None:
     }
     config = parse(["--qbittorrent.username", "flag-user"], environ=env)
     assert config.qbittorrent_url == "http://qbt:8080/prefix"
-    assert config.username == "flag-user" and config.password == "s3cret"
+    assert config.username == "flag-user"
+    assert config.password is not None and config.password.current() == "s3cret"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9000)
     assert not config.collect_torrents
     assert parse(["--collector.torrents"], environ=env).collect_torrents
@@ -36,7 +37,7 @@ def test_password_file_wins_over_environment(tmp_path) -> None:  # type: ignore[
     secret = tmp_path / "pw"
     secret.write_text("from-file\n")
     config = parse(["--qbittorrent.password-file", str(secret)], environ={"QBITTORRENT_PASSWORD": "env"})
-    assert config.password == "from-file"
+    assert config.password is not None and config.password.current() == "from-file"
 
 
 def test_there_is_no_password_flag() -> None:

@@ -14,6 +14,7 @@ from qbt_exporter.errors import BadResponse, HttpError, Unauthorized
 from qbt_exporter.flavours.base import Flavour
 from qbt_exporter.flavours.legacy import LegacyFlavour
 from qbt_exporter.flavours.v2 import V2Flavour
+from qbt_exporter.redact import quote_reply
 
 if TYPE_CHECKING:
     from qbt_exporter.client import Client
@@ -52,6 +53,6 @@ def detect(client: Client, stats: Stats, deadline: Deadline) -> Flavour:
         elif LAST_LEGACY_API < number <= LAST_COMPAT_API:
             flavour = V2Flavour(client, stats, "")
         else:
-            raise BadResponse(f"/version/api: unsupported answer {text[:40]!r}", endpoint=ENDPOINT)
+            raise BadResponse(f"/version/api: unsupported answer {quote_reply(text, 40)}", endpoint=ENDPOINT)
     client.set_dialect(flavour.login_path, flavour.logout_path)
     return flavour

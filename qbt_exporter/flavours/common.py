@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from qbt_exporter.errors import BadResponse, HttpError, Unauthorized
 from qbt_exporter.flavours.values import Reader
 from qbt_exporter.model import CONNECTION_STATUSES, Torrent, TorrentProperties, Transfer, normalise_state
+from qbt_exporter.redact import quote_reply
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -185,5 +186,5 @@ def version_text(status: int, text: str, endpoint: str) -> str:
         raise HttpError(f"{endpoint}: HTTP {status}", endpoint=endpoint, status=status)
     version = text.strip()
     if not version or len(version) > 40 or not version.isprintable() or " " in version or "<" in version:
-        raise BadResponse(f"{endpoint}: not a version string: {version[:40]!r}", endpoint=endpoint)
+        raise BadResponse(f"{endpoint}: not a version string: {quote_reply(version, 40)}", endpoint=endpoint)
     return version
