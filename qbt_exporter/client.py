@@ -55,7 +55,7 @@ from qbt_exporter.errors import (
     Unauthorized,
     Unreachable,
 )
-from qbt_exporter.password import PasswordSource, as_source
+from qbt_exporter.password import PasswordSource, as_source, has_credentials
 from qbt_exporter.redact import quote_reply
 from qbt_exporter.stats import Stats
 
@@ -151,7 +151,7 @@ class Client:
         ban_duration: float = 3600.0,
         max_rejections: int = 3,
     ) -> None:
-        if "@" in urlsplit(url).netloc:
+        if has_credentials(url):
             # requests would send them as Basic auth, which qBittorrent 5.2+ takes as a login
             # attempt; config.py refuses them with the reason, this is the backstop.
             raise ValueError("credentials in the qBittorrent URL are not supported")

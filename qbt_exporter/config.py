@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from qbt_exporter import __version__
-from qbt_exporter.password import FixedPassword, PasswordFile, PasswordSource, read_password_file
+from qbt_exporter.password import (
+    FixedPassword,
+    PasswordFile,
+    PasswordSource,
+    has_credentials,
+    read_password_file,
+)
 
 
 class ConfigError(Exception):
@@ -245,7 +251,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
 
     url = (value("--qbittorrent.url") or "").rstrip("/")
     parts = urlsplit(url)
-    if "@" in parts.netloc:
+    if has_credentials(url):
         # Refused rather than sent as Basic auth for a reverse proxy: qBittorrent 5.2+ takes an
         # Authorization: Basic header as a login attempt, and proxies forward it by default, so
         # the proxy's credentials would count as failed logins toward qBittorrent's ban.

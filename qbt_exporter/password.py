@@ -97,6 +97,12 @@ class PasswordFile:
         return f"PasswordFile({self.path!r})"
 
 
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@``: any ``@`` before the query counts, because a
+    password holding a ``/`` makes ``urlsplit`` see the rest of it as the path."""
+    return "@" in url.partition("?")[0].partition("#")[0]
+
+
 def as_source(password: str | PasswordSource | None) -> PasswordSource:
     """A source for what ``Client`` was given: a plain string (or nothing) cannot change."""
     if password is None or isinstance(password, str):
