@@ -471,8 +471,12 @@ class Client:
         qBittorrent had rejected the password it would send: then it waits for a new password.
         """
         self._banned_until = self._clock() + self.ban_duration
+        already = self._ban_reply
         self._ban_reply = True
-        if self._password_rejected():
+        if already:
+            # Still banned at the hourly retry (4.1.0 - 4.2.1 ban for ~41 days): said already.
+            log.debug("qBittorrent at %s still bans this address", self.base_url)
+        elif self._password_rejected():
             log.error(
                 "qBittorrent at %s has banned this address after too many failed logins, and it rejected "
                 "this password before; no login is attempted until the password changes: %s",
@@ -544,7 +548,7 @@ class Client:
 
     def _password_rejected(self) -> bool:
         """Whether qBittorrent rejected the current password since the last success; reads the
-        password source (cheap: a stat) only while there are rejections."""
+        password source (a small file read) only while there are rejections."""
         return bool(self._rejected_digests) and _digest(self._current_password()) in self._rejected_digests
 
     # --- one exchange: ban gate, dropped-connection retry, CSRF/Host adaptation ----------------

@@ -251,7 +251,9 @@ def test_ban_earned_by_our_rejected_password_waits_for_a_new_password(
     assert client.login_suspended() == {"rejected": True, "banned": False}
 
 
-def test_ban_earned_by_someone_else_is_waited_out_then_one_login(rsps: responses.RequestsMock) -> None:
+def test_ban_earned_by_someone_else_is_waited_out_then_one_login(
+    rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = FakeClock()
     ban = load("4.0.4", "91-src127.0.0.2-login-wrong-6")
     attempts: list[float] = []
@@ -270,6 +272,8 @@ def test_ban_earned_by_someone_else_is_waited_out_then_one_login(rsps: responses
     # One login an hour while banned: a banned login is refused before the credentials are
     # checked (§4.5), so it never counts as a failure.
     assert attempts == [0.0, 3600.0, 7200.0, 10800.0]
+    bans = [r for r in caplog.records if r.levelno >= logging.WARNING and "banned" in r.getMessage()]
+    assert len(bans) == 1  # said once, not at every hourly retry
 
 
 # --- defect 2 against the simulator (counts like 4.0.4: never resets) ----------------------------
