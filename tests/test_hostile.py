@@ -1,0 +1,319 @@
+"""The exporter against a hostile qBittorrent: the fault proxy (qbt_exporter/faults.py) in front of the
+simulator, everything over real sockets on 127.0.0.1.
+
+Each test is one hostile case and checks the README's promises for it: ``/metrics`` answers 200 with
+valid exposition (parsed by prometheus_client, UTF-8 throughout) within the scrape's budget, with
+``qbittorrent_up 0`` and no data series when a list call fails, only the affected series missing
+when a single value is bad, and the failure counted under the documented outcome. The scrapes say
+``X-Prometheus-Scrape-Timeout-Seconds: 2.5``, a 2 s budget after the default offset; the test's own
+HTTP timeout adds generous slack on top, so a scrape that hangs fails the test instead of passing
+late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from qbt_exporter.cli import build
+from qbt_exporter.client import Client
+from qbt_exporter.collector import Collector
+from qbt_exporter.config import parse
+from qbt_exporter.faults import (
+    Cookies,
+    Fault,
+    FaultProxy,
+    Hang,
+    JsonEdit,
+    Replace,
+    Reset,
+)
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.simulator import Simulator, SimulatorConfig
+from qbt_exporter.stats import Stats
+from qbt_exporter.web import ExporterApp, serve
+
+SCRAPE_TIMEOUT = 2.5  # the header; minus the default 0.5 s offset, a 2 s budget
+SLACK = 10.0  # far more than any honest scrape needs; a hang is what fails
+TORRENTS = "^/query/torrents$"
+TRANSFER = "^/query/transferInfo$"
+PROPERTIES = "^/query/propertiesGeneral/"
+LOGIN = "^/login$"
+
+Labels = dict[str, str]
+
+
+@dataclass
+class Scrape:
+    text: str
+    samples: dict[str, list[tuple[Labels, float]]]
+
+    def values(self, name: str, **labels: str) -> list[float]:
+        return [v for lab, v in self.samples.get(name, []) if all(lab.get(k) == x for k, x in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float:
+        found = self.values(name, **labels)
+        assert len(found) == 1, (name, labels, self.samples.get(name))
+        return found[0]
+
+    def labels(self, name: str) -> list[Labels]:
+        return [lab for lab, _ in self.samples.get(name, [])]
+
+    def hashes(self, name: str) -> set[str]:
+        return {lab["hash"] for lab in self.labels(name)}
+
+    def requests(self, endpoint: str, outcome: str) -> float:
+        found = self.values("qbittorrent_exporter_requests_total", endpoint=endpoint, outcome=outcome)
+        return found[0] if found else 0.0
+
+    def invalid(self, endpoint: str) -> float:
+        found = self.values("qbittorrent_exporter_invalid_values_total", endpoint=endpoint)
+        return found[0] if found else 0.0
+
+    def data_series(self) -> list[str]:
+        """Series read from qBittorrent (not the exporter's own, not qbittorrent_up)."""
+        return [
+            name
+            for name in self.samples
+            if name.startswith("qbittorrent_")
+            and not name.startswith("qbittorrent_exporter_")
+            and name != "qbittorrent_up"
+        ]
+
+
+@dataclass
+class Exporter:
+    url: str
+    proxy: FaultProxy
+    sim: Simulator
+
+    def scrape(self) -> Scrape:
+        """One scrape, as Prometheus sends it; fails on anything but 200 + valid UTF-8 exposition."""
+        reply = requests.get(
+            self.url,
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": str(SCRAPE_TIMEOUT), "Accept-Encoding": "gzip"},
+            timeout=SCRAPE_TIMEOUT + SLACK,
+        )
+        assert reply.status_code == 200, reply.text[:500]
+        text = reply.content.decode("utf-8")  # strict: the exposition must be valid UTF-8
+        samples: dict[str, list[tuple[Labels, float]]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+        return Scrape(text, samples)
+
+    def fault(self, pattern: str, fault: Fault, times: int | None = None) -> None:
+        self.proxy.set_fault(pattern, fault, times)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(torrents=5, latency=False, churn=False, time_scale=0)) as simulator:
+        yield simulator
+
+
+@contextmanager
+def running(app: ExporterApp, client: Client, proxy: FaultProxy, sim: Simulator) -> Iterator[Exporter]:
+    server = serve(app, "127.0.0.1", 0)
+    try:
+        yield Exporter(f"http://127.0.0.1:{server.port}/metrics", proxy, sim)
+    finally:
+        server.stop()
+        client.close()
+
+
+@contextmanager
+def exporter(sim: Simulator, *flags: str) -> Iterator[Exporter]:
+    """The exporter as ``qbt-exporter`` builds it, pointed at a fault proxy in front of ``sim``."""
+    with FaultProxy(sim.url, timeout=30) as proxy:
+        config = parse(
+            ["--qbittorrent.url", proxy.url, "--qbittorrent.timeout", "1s", *flags],
+            environ={"QBITTORRENT_PASSWORD": sim.config.password},
+        )
+        client, app = build(config)
+        with running(app, client, proxy, sim) as exp:
+            yield exp
+
+
+def healthy(exp: Exporter) -> Scrape:
+    got = exp.scrape()
+    assert got.value("qbittorrent_up") == 1
+    return got
+
+
+def down(got: Scrape) -> None:
+    """qBittorrent reported down: up 0 and no data series (never zeros)."""
+    assert got.value("qbittorrent_up") == 0
+    assert got.data_series() == []
+
+
+# --- time: a reply that drips or never ends costs one scrape's budget (defect 3) ---------------------
+
+
+@pytest.mark.parametrize("after_headers", [False, True], ids=["silent", "after-headers"])
+def test_a_hanging_reply_costs_one_budget_and_counts_a_timeout(sim: Simulator, after_headers: bool) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Hang(after_headers=after_headers))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("torrents", "timeout") == 1
+        exp.proxy.clear()
+        healthy(exp)
+
+
+# --- resets ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("after_bytes", [None, 40], ids=["before-reply", "mid-body"])
+def test_a_reset_connection_is_tried_once_more_then_reported_down(
+    sim: Simulator, after_bytes: int | None
+) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Reset(after_bytes=after_bytes))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("torrents", "connection_error") == 1
+        assert exp.proxy.count(TORRENTS) == 1 + 2  # the healthy scrape, then the call and one retry
+        exp.proxy.clear()
+        healthy(exp)
+
+
+def test_a_single_reset_is_absorbed_by_the_retry(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Reset(), times=1)
+        healthy(exp)
+
+
+# --- size: a cap on the decoded reply (defect 5) ----------------------------------------------------
+
+
+# --- replies that are not the JSON promised ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>502 Bad Gateway</body></html>", b'[{"hash": "', b"\xff\xfe\x00garbage"],
+    ids=["html", "truncated", "binary"],
+)
+def test_a_torrent_list_that_is_not_json_reports_down(sim: Simulator, body: bytes) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Replace(body))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("torrents", "bad_response") == 1
+
+
+def test_a_torrent_list_that_is_an_object_reports_down(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Replace(b'{"a": 1}'))
+        down(exp.scrape())
+
+
+# --- odd values: only the affected series go (defect 4) ---------------------------------------------
+def edit_torrent(field: str, value: Any, victims: list[str], index: int = 1) -> JsonEdit:
+    """Set ``field`` of the ``index``-th torrent of the list, noting its hash in ``victims``."""
+
+    def edit(doc: list[dict[str, Any]]) -> None:
+        victims.append(doc[index]["hash"])
+        doc[index][field] = value
+
+    return JsonEdit(edit)
+
+
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    ("value", "counted"),
+    [("a lot", 1), ([1], 1), (None, 0)],
+    ids=["string", "list", "null"],
+)
+def test_an_odd_torrent_size_costs_only_that_series(sim: Simulator, value: Any, counted: int) -> None:
+    """Only unreadable values are counted: null is Qt's rendering of a non-finite number."""
+    with exporter(sim) as exp:
+        before = healthy(exp)
+        victims: list[str] = []
+        exp.fault(TORRENTS, edit_torrent("size", value, victims))
+        got = healthy(exp)
+        victim = victims[-1]
+        sized = got.hashes("qbittorrent_torrent_size_bytes")
+        assert victim not in sized
+        assert sized == before.hashes("qbittorrent_torrent_size_bytes") - {victim}
+        assert victim in got.hashes("qbittorrent_torrent_info")  # the torrent itself is still there
+        assert got.invalid("torrents") == before.invalid("torrents") + counted
+
+
+# --- duplicate hashes (defect 10) -------------------------------------------------------------------
+
+
+# --- odd cookies ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("SID={sid}; HttpOnly; Path=/; SameSite=Strict; Max-Age=3600; Version=1",),
+        ("theme=dark; path=/", "SID={sid}; path=/", "lang=en"),
+        ("SID={sid}; path=/; Domain=127.0.0.1",),
+    ],
+    ids=["attributes", "several", "domain"],
+)
+def test_a_usable_cookie_in_odd_dress_gives_one_login(sim: Simulator, values: tuple[str, ...]) -> None:
+    with exporter(sim) as exp:
+        exp.fault(LOGIN, Cookies(*values))
+        for _ in range(3):
+            healthy(exp)
+        assert exp.proxy.count(LOGIN) == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("QBT_SID_8080={sid}; HttpOnly; path=/",),
+        ("SID=; path=/",),
+        ("SID={sid}; Max-Age=0",),
+        ("SID={sid}; Expires=Thu, 01 Jan 1970 00:00:00 GMT",),
+        ("SID={sid}; Secure",),
+        (),
+    ],
+    ids=["other-name", "empty", "max-age-0", "expired", "secure-over-http", "none"],
+)
+def test_an_unusable_cookie_reports_down_with_at_most_one_login_per_scrape(
+    sim: Simulator, values: tuple[str, ...]
+) -> None:
+    """The login succeeds but the session cannot be used: up 0, no 500, no login storm (the first
+    login, then one after each 403: one per scrape), and no failed login (which counts toward a ban)."""
+    with exporter(sim) as exp:
+        exp.fault(LOGIN, Cookies(*values))
+        scrapes = 4
+        for _ in range(scrapes):
+            got = exp.scrape()
+            down(got)
+        assert exp.proxy.count(LOGIN) <= scrapes + 1
+        assert sim.logins_failed == 0
+        assert got.requests("transfer_info", "forbidden") == scrapes  # the first call of each scrape
+
+
+# --- logins: never a fifth failure (defect 2, session helper) ----------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextmanager
+def exporter_with_clock(sim: Simulator, password: str, clock: Callable[[], float]) -> Iterator[Exporter]:
+    """The parts of ``build()``, with a virtual clock for the client's back-off and suspension."""
+    with FaultProxy(sim.url) as proxy:
+        stats = Stats()
+        client = Client(proxy.url, "admin", password, timeout=1.0, stats=stats, clock=clock)
+        collector = Collector(Scraper(client, stats), stats)
+        with running(ExporterApp(collector), client, proxy, sim) as exp:
+            yield exp
