@@ -35,7 +35,7 @@ from qbt_exporter.faults import (
     Reset,
 )
 from qbt_exporter.scraper import Scraper
-from qbt_exporter.simulator import Simulator, SimulatorConfig
+from qbt_exporter.simulator import BAN_TEXT, Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp, serve
 
@@ -317,3 +317,32 @@ def exporter_with_clock(sim: Simulator, password: str, clock: Callable[[], float
         collector = Collector(Scraper(client, stats), stats)
         with running(ExporterApp(collector), client, proxy, sim) as exp:
             yield exp
+
+
+def test_a_wrong_password_stops_logging_in_after_three_rejections_for_48_hours(sim: Simulator) -> None:
+    clock = FakeClock()
+    with exporter_with_clock(sim, "wrong", clock) as exp:
+        for _ in range(48 * 4):
+            got = exp.scrape()
+            down(got)
+            clock.now += 15 * 60
+        assert exp.proxy.count(LOGIN) == 3
+        assert sim.logins_failed == 3
+        assert got.value("qbittorrent_exporter_login_suspended", reason="rejected") == 1
+        assert got.value("qbittorrent_exporter_login_suspended", reason="banned") == 0
+
+
+def test_a_ban_reply_stops_every_request_until_the_ban_ends(sim: Simulator) -> None:
+    clock = FakeClock()
+    with exporter_with_clock(sim, sim.config.password, clock) as exp:
+        exp.fault(LOGIN, Replace(BAN_TEXT, status=403, content_type="text/plain"))
+        down(exp.scrape())
+        seen = sum(exp.proxy.requests_by_path.values())
+        clock.now += 60
+        got = exp.scrape()
+        down(got)
+        assert got.value("qbittorrent_exporter_login_suspended", reason="banned") == 1
+        assert sum(exp.proxy.requests_by_path.values()) == seen  # no request reached qBittorrent
+        exp.proxy.clear()
+        clock.now += 2 * 3600
+        healthy(exp)
