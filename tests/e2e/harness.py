@@ -4,17 +4,25 @@ Everything here starts real programs on 127.0.0.1 with free ports and keeps each
 a log file, so a failing test can show what the program said. Nothing here touches the network
 beyond loopback: the torrents are made by a small bencoder below and announce to a closed port.
 
+Every qBittorrent runs from a profile written here: WebUI and BitTorrent on 127.0.0.1 only, DHT,
+PeX, LSD, UPnP/NAT-PMP and peer-country resolution (which downloads a geolocation database) off,
+and a WebUI password of the harness's own (``ADMIN_PASSWORD``, stored as PBKDF2 the way 4.2+ stores
+it), since 4.6.1+ has no default password and prints a random one instead. The same harness drives
+4.x and 5.x: where their APIs differ (``ServerTraits``), it asks the server which one it is.
+
 The module is usable without pytest (``python -m tests.e2e.harness`` starts the whole setup once and
 prints what qBittorrent reports), which is how the harness was checked before the exporter existed.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.server
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -30,7 +38,8 @@ from urllib.parse import urlsplit
 import requests
 from prometheus_client.samples import Sample
 
-from tests.tools import find_tool
+from qbt_exporter.model import normalise_state
+from tests.tools import QbtServer, find_tool, qbittorrent_server
 
 T = TypeVar("T")
 
@@ -38,9 +47,10 @@ QBITTORRENT_NOX = "qbittorrent-nox"
 PROMETHEUS = "prometheus"
 PROMTOOL = "promtool"
 
-# qBittorrent 4.5.2 keeps this default WebUI login (4.6.1+ prints a random password instead).
+# The WebUI login the harness writes into every profile (not qBittorrent's old default "adminadmin",
+# which 4.6.1+ no longer accepts, so a server that ignored the profile's password would fail at once).
 ADMIN_USER = "admin"
-ADMIN_PASSWORD = "adminadmin"
+ADMIN_PASSWORD = "e2e-Adm1n-pass"
 
 # The passkey in the announce path must never leak into the exposition (the exporter exports the
 # tracker host only). Torrents announce either to the harness's FakeTracker (so that qBittorrent
@@ -289,7 +299,7 @@ class TorrentSpec:
     key: str
     name: str  # the name inside the .torrent (and of the data file)
     size: int
-    expected_state: str  # as qBittorrent 4.5.2 reports it, before the exporter's normalisation
+    expected_state: str  # as the exporter names it (stoppedUP for 4.x's pausedUP: ServerTraits.raw_state)
     category: str = ""
     tags: tuple[str, ...] = ()
     data_present: bool = True
@@ -328,14 +338,14 @@ STATIC_MIX: tuple[TorrentSpec, ...] = (
         category="linux-isos",
         tags=("zeta", "alpha"),
     ),
-    # qBittorrent 4.5.2 strips a backslash from the name inside a .torrent (it sanitises it as a
-    # file name), so the tricky name is given with ``rename``, which it keeps verbatim.
+    # qBittorrent (4.5 and later) strips a backslash from the name inside a .torrent (it sanitises
+    # it as a file name), so the tricky name is given with ``rename``, which it keeps verbatim.
     TorrentSpec("tricky", "tricky-name.bin", 20 * 1024, "stalledUP", rename=TRICKY_NAME),
     TorrentSpec(
         "paused_up",
         "paused-complete.mkv",
         32 * 1024,
-        "pausedUP",
+        "stoppedUP",
         category="movies",
         tags=("hd",),
         paused=True,
@@ -344,7 +354,7 @@ STATIC_MIX: tuple[TorrentSpec, ...] = (
         "paused_dl",
         "paused-incomplete.mkv",
         40 * 1024,
-        "pausedDL",
+        "stoppedDL",
         category="movies",
         data_present=False,
         paused=True,
@@ -352,7 +362,7 @@ STATIC_MIX: tuple[TorrentSpec, ...] = (
         working_tracker=False,
     ),
     # skip_checking=true on a save path without the data: qBittorrent finds the file missing when
-    # the torrent starts and reports missingFiles at once (no recheck or resume needed on 4.5.2).
+    # the torrent starts and reports missingFiles at once (no recheck or resume needed).
     TorrentSpec(
         "missing",
         "missing-data.iso",
@@ -397,6 +407,101 @@ UPLOAD = TorrentSpec(
 # --------------------------------------------------------------------------------------------------
 
 
+def pbkdf2_password(password: str, salt: bytes | None = None) -> str:
+    """``WebUI\\Password_PBKDF2`` for ``password``, as qBittorrent 4.2+ writes and reads it.
+
+    ``@ByteArray(<base64 salt>:<base64 key>)``: PBKDF2-HMAC-SHA512, 100,000 iterations, a 16-byte
+    salt and a 64-byte key (base/utils/password.cpp). 4.5 and 5.1 both read it; writing it is the
+    only way to know the password of a fresh 4.6.1+, which otherwise prints a random one.
+    """
+    salt = salt if salt is not None else os.urandom(16)
+    key = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, 100_000, dklen=64)
+    return f"@ByteArray({base64.b64encode(salt).decode()}:{base64.b64encode(key).decode()})"
+
+
+@dataclass(frozen=True)
+class ServerTraits:
+    """What a /api/v2 server's own version says about how to drive it and what it will report.
+
+    Decided from ``app/webapiVersion`` (never from a pinned version string), with the differences
+    qbittorrent-api.md documents: 5.0.0 (webapi 2.11) renamed "paused" to "stopped" in states,
+    the add form and the actions, wrote -1 for unset dates, and added fields to torrents/info.
+    """
+
+    version: str  # app/version, "v" and three numbers
+    webapi: str  # app/webapiVersion, dotted numbers
+
+    # torrents/info fields 5.0.0 added (qbittorrent-api.md 8.2); none of them is a metric
+    LIST_FIELDS_5_0: ClassVar[frozenset[str]] = frozenset(
+        {"comment", "has_metadata", "popularity", "private", "reannounce", "root_path"}
+    )
+
+    @property
+    def webapi_tuple(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.webapi.split("."))
+
+    @property
+    def stopped_words(self) -> bool:
+        """5.0.0+: stoppedUP/stoppedDL, the add form's ``stopped``, torrents/start and /stop."""
+        return self.webapi_tuple >= (2, 11)
+
+    def raw_state(self, state: str) -> str:
+        """The wire state this server sends for the exporter's (normalised) ``state``."""
+        if not self.stopped_words and state in ("stoppedUP", "stoppedDL"):
+            return "paused" + state.removeprefix("stopped")
+        return state
+
+    @property
+    def add_stopped_field(self) -> str:
+        return "stopped" if self.stopped_words else "paused"
+
+    @property
+    def start_action(self) -> str:
+        return "torrents/start" if self.stopped_words else "torrents/resume"
+
+    def is_never(self, date: int) -> bool:
+        """Whether a torrents/info date such as completion_on is this server's "never".
+
+        5.0.0+ writes -1; 4.2-4.6 write the epoch seconds of an invalid date, 0 in this harness's
+        UTC environment (a small offset elsewhere).
+        """
+        return date == -1 if self.stopped_words else date <= 0
+
+    @property
+    def names_tracker_before_announce(self) -> bool:
+        """Whether torrents/info's ``tracker`` names a tracker no announce has reached yet.
+
+        4.x says "" until an announce worked; 5.x names the first tracker from the start (seen on
+        5.1.0 for stopped torrents and for a tracker that never answers; qbittorrent-api.md
+        documents only the 4.x rule).
+        """
+        return self.stopped_words
+
+    @property
+    def list_additions(self) -> frozenset[str]:
+        return self.LIST_FIELDS_5_0 if self.stopped_words else frozenset()
+
+
+# Lines of a qBittorrent's own log that show it reaching, or trying to reach, beyond loopback.
+OUTBOUND_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"geolocation", re.IGNORECASE),  # peer-country resolution downloads a database
+    re.compile(r"host name was not found|could not resolve|couldn't download|failed to download", re.I),
+    re.compile(r"(DHT|Local Peer Discovery|Peer Exchange|PeX|UPnP|NAT-PMP)[^:]*support: ON", re.I),
+)
+_LISTENING = re.compile(r'listening on (?:IP\. IP: "|IP: )([^":,\s]+)', re.IGNORECASE)
+
+
+def outbound_attempts(log: str) -> list[str]:
+    """The log lines that show traffic or a listener outside 127.0.0.1 (empty: all loopback)."""
+    found = []
+    for line in log.splitlines():
+        listening = _LISTENING.search(line)
+        off_loopback = listening is not None and listening.group(1) != "127.0.0.1"
+        if off_loopback or any(p.search(line) for p in OUTBOUND_PATTERNS):
+            found.append(line)
+    return found
+
+
 class QbtApi:
     """A small admin client for qBittorrent's /api/v2, for setting up and checking the tests.
 
@@ -409,6 +514,7 @@ class QbtApi:
         self.username = username
         self.password = password
         self.session = requests.Session()
+        self._traits: ServerTraits | None = None
 
     def login(self) -> None:
         self.session.cookies.clear()
@@ -449,6 +555,12 @@ class QbtApi:
 
     def webapi_version(self) -> str:
         return str(self.get("app/webapiVersion"))
+
+    def traits(self) -> ServerTraits:
+        """What this server's own version implies (asked once; a restart is the same binary)."""
+        if self._traits is None:
+            self._traits = ServerTraits(self.app_version(), self.webapi_version())
+        return self._traits
 
     def torrents_info(self, **params: Any) -> list[dict[str, Any]]:
         return list(self.get("torrents/info", **params))
@@ -497,7 +609,7 @@ class QbtApi:
     ) -> None:
         data: dict[str, str] = {
             "savepath": str(save_path),
-            "paused": "true" if paused else "false",
+            self.traits().add_stopped_field: "true" if paused else "false",
             "skip_checking": "true" if skip_checking else "false",
             "autoTMM": "false",
         }
@@ -524,7 +636,8 @@ class QbtApi:
         self.post("torrents/recheck", data={"hashes": "|".join(hashes)})
 
     def resume(self, hashes: Iterable[str]) -> None:
-        self.post("torrents/resume", data={"hashes": "|".join(hashes)})
+        """Start stopped torrents (torrents/resume before 5.0, torrents/start since)."""
+        self.post(self.traits().start_action, data={"hashes": "|".join(hashes)})
 
     def set_preferences(self, prefs: dict[str, Any]) -> None:
         import json
@@ -536,11 +649,18 @@ class QBittorrent:
     """A real qbittorrent-nox with its own profile, HOME and ports under ``root``.
 
     The profile survives ``stop``/``start``, so a restart is the same qBittorrent (same torrents,
-    same WebUI port) that has forgotten every session, as after a real restart.
+    same WebUI port) that has forgotten every session, as after a real restart. ``server`` says
+    which qbittorrent-nox (tests.tools.QbtServer: this machine's, or the chroot's); without one it
+    is this machine's. A chroot server sees ``root`` at the same path, so ``root`` must be under
+    /tmp (pytest's tmp_path is).
     """
 
     def __init__(
-        self, root: Path, name: str = "qbittorrent", extra_preferences: dict[str, str] | None = None
+        self,
+        root: Path,
+        name: str = "qbittorrent",
+        extra_preferences: dict[str, str] | None = None,
+        server: QbtServer | None = None,
     ):
         self.root = root
         self.name = name
@@ -550,13 +670,14 @@ class QBittorrent:
         self.listen_port = free_port()
         self.extra_preferences = extra_preferences or {}
         self.url = f"http://127.0.0.1:{self.web_port}"
+        self.server = server
+        self.own_log = self.profile / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
+        if server is not None:
+            argv = server.command(f"--profile={self.profile}")
+        else:
+            argv = [find_tool(QBITTORRENT_NOX) or QBITTORRENT_NOX, f"--profile={self.profile}"]
         self.process = ManagedProcess(
-            name,
-            [find_tool(QBITTORRENT_NOX) or QBITTORRENT_NOX, f"--profile={self.profile}"],
-            root / f"{name}.log",
-            env=self._env(),
-            cwd=root,
-            extra_logs=[self.profile / "qBittorrent" / "data" / "logs" / "qbittorrent.log"],
+            name, argv, root / f"{name}.log", env=self._env(), cwd=root, extra_logs=[self.own_log]
         )
         self.api = QbtApi(self.url)
 
@@ -569,6 +690,7 @@ class QBittorrent:
             "XDG_CACHE_HOME": str(self.home / ".cache"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
             "QT_QPA_PLATFORM": "offscreen",
             # its single-instance socket goes to the temp dir: one per instance, never stale
             "TMPDIR": str(self.root / "tmp"),
@@ -576,31 +698,51 @@ class QBittorrent:
         return env
 
     def write_config(self) -> None:
-        """The settings that make a headless qbittorrent-nox start quietly and stay on loopback."""
+        """The settings that make a headless qbittorrent-nox start quietly and stay on loopback.
+
+        Written in the sections 4.5 and 5.1 both read: [BitTorrent] for the session (interface,
+        port, DHT/PeX/LSD), [Network] for UPnP/NAT-PMP, [Preferences] for the WebUI and for
+        peer-country resolution, whose default (on) makes qBittorrent download a geolocation
+        database at start-up: a DNS query leaving the machine on every run.
+        """
         config_dir = self.profile / "qBittorrent" / "config"
         config_dir.mkdir(parents=True, exist_ok=True)
-        # The default save path must exist, or 4.5.2 reports free_space_on_disk -1 for ever (it
+        # The default save path must exist, or 4.5 reports free_space_on_disk -1 for ever (it
         # measures that directory, once per WebUI session and then every 30 s).
         (self.profile / "qBittorrent" / "downloads").mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
-        prefs = {
-            "WebUI\\Port": str(self.web_port),
-            "WebUI\\Address": "127.0.0.1",
-            "WebUI\\LocalHostAuth": "true",
-            "WebUI\\CSRFProtection": "true",
-            "WebUI\\HostHeaderValidation": "true",
-            "Connection\\PortRangeMin": str(self.listen_port),
-            "Connection\\UPnP": "false",
-            "Bittorrent\\DHT": "false",
-            "Bittorrent\\PeX": "false",
-            "Bittorrent\\LSD": "false",
-            "General\\Locale": "en",
+        sections: dict[str, dict[str, str]] = {
+            "LegalNotice": {"Accepted": "true"},
+            "BitTorrent": {
+                "Session\\Interface": "lo",
+                "Session\\InterfaceName": "lo",
+                "Session\\InterfaceAddress": "127.0.0.1",
+                "Session\\Port": str(self.listen_port),
+                "Session\\DHTEnabled": "false",
+                "Session\\PeXEnabled": "false",
+                "Session\\LSDEnabled": "false",
+            },
+            "Network": {"PortForwardingEnabled": "false"},
+            "Preferences": {
+                "WebUI\\Port": str(self.web_port),
+                "WebUI\\Address": "127.0.0.1",
+                "WebUI\\Username": ADMIN_USER,
+                "WebUI\\Password_PBKDF2": f'"{pbkdf2_password(ADMIN_PASSWORD)}"',
+                "WebUI\\LocalHostAuth": "true",
+                "WebUI\\CSRFProtection": "true",
+                "WebUI\\HostHeaderValidation": "true",
+                "WebUI\\UseUPnP": "false",
+                "Connection\\ResolvePeerCountries": "false",
+                "Connection\\UPnP": "false",
+                "General\\Locale": "en",
+                **self.extra_preferences,
+            },
         }
-        prefs.update(self.extra_preferences)
-        lines = ["[LegalNotice]", "Accepted=true", "", "[Preferences]"]
-        lines += [f"{key}={value}" for key, value in prefs.items()]
-        (config_dir / "qBittorrent.conf").write_text("\n".join(lines) + "\n")
+        lines = []
+        for section, values in sections.items():
+            lines += [f"[{section}]", *(f"{key}={value}" for key, value in values.items()), ""]
+        (config_dir / "qBittorrent.conf").write_text("\n".join(lines))
 
     def start(self, timeout: float = 30.0) -> None:
         if not (self.profile / "qBittorrent" / "config" / "qBittorrent.conf").exists():
@@ -615,7 +757,7 @@ class QBittorrent:
                 data={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
                 timeout=2,
             )
-            return reply.status_code == 200
+            return reply.status_code == 200 and reply.text.strip() == "Ok."
 
         wait_until(
             answers, timeout, what=f"{self.name} WebUI on {self.url}", on_timeout=self.process.log_tail
@@ -630,6 +772,13 @@ class QBittorrent:
 
     def log_tail(self) -> str:
         return self.process.log_tail()
+
+    def own_log_text(self) -> str:
+        """qBittorrent's own log (<profile>/qBittorrent/data/logs/qbittorrent.log), "" before it exists."""
+        try:
+            return self.own_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
 
 def add_mix(
@@ -668,12 +817,15 @@ def add_mix(
 def wait_for_states(
     qbt: QBittorrent, expected: dict[str, str], timeout: float = 30.0
 ) -> list[dict[str, Any]]:
-    """Wait until every torrent (by hash) is in its expected raw state; returns torrents/info."""
+    """Wait until every torrent (by hash) is in its expected state; returns torrents/info.
+
+    States compare as the exporter normalises them, so "stoppedUP" is met by 4.x's "pausedUP".
+    """
 
     def settled() -> list[dict[str, Any]] | None:
         info = qbt.api.torrents_info()
-        states = {t["hash"]: t["state"] for t in info}
-        return info if all(states.get(h) == s for h, s in expected.items()) else None
+        states = {t["hash"]: normalise_state(t["state"]) for t in info}
+        return info if all(states.get(h) == normalise_state(s) for h, s in expected.items()) else None
 
     def report() -> str:
         try:
@@ -717,7 +869,7 @@ class TorrentWorld:
         self.tracker.stop()
 
 
-def build_world(root: Path, with_peer: bool = True) -> TorrentWorld:
+def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = None) -> TorrentWorld:
     """Start the watched qBittorrent (and a peer), add the fixed mix, and wait for its states.
 
     On failure everything started is stopped before the error propagates; on success the caller
@@ -725,8 +877,9 @@ def build_world(root: Path, with_peer: bool = True) -> TorrentWorld:
     """
     tracker = FakeTracker()
     tracker.start()
-    qbt = QBittorrent(root / "watched", "qbittorrent")
-    peer = QBittorrent(root / "peer", "qbittorrent-peer") if with_peer else None
+    suffix = f"-{server.key}" if server is not None else ""
+    qbt = QBittorrent(root / "watched", f"qbittorrent{suffix}", server=server)
+    peer = QBittorrent(root / "peer", f"qbittorrent-peer{suffix}", server=server) if with_peer else None
     world = TorrentWorld(qbt, peer, tracker)
     try:
         for instance in (qbt, peer):
@@ -1011,7 +1164,12 @@ def _main() -> int:
     with tempfile.TemporaryDirectory(prefix="qbt-e2e-") as tmp:
         started = time.monotonic()
         root = Path(tmp)
-        world = build_world(root)
+        # which qbittorrent-nox: "system" (default) or "chroot" (tests/tools.py)
+        server = qbittorrent_server(sys.argv[1]) if len(sys.argv) > 1 else None
+        if server is not None and not server.usable:
+            print(server.problem, file=sys.stderr)
+            return 2
+        world = build_world(root, server=server)
         try:
             print(f"world ready in {time.monotonic() - started:.1f}s")
             fields = ("name", "state", "category", "tags", "tracker", "eta", "dlspeed", "upspeed")

@@ -1,14 +1,15 @@
-"""A real Prometheus 2.42 scraping the exporter in front of the real qBittorrent.
+"""A real Prometheus 2.42 scraping the exporter in front of each real qBittorrent in turn.
 
 Proves what unit tests cannot: that Prometheus accepts the exposition scrape after scrape, that
 its sums match qBittorrent's own counts, that every query of the Grafana dashboards parses and
 returns data on a live setup, and that the alert rules load, evaluate without errors and fire for a
 real torrent whose data is missing.
 
-Prometheus scrapes two exporters in one job, as a user with two qBittorrents would: the one in
-front of the watched qBittorrent, and one pointed at a closed port (a qBittorrent that is down),
-which gives the dashboards' error panels something to show and proves they cope with a dead
-instance next to a live one.
+Every test runs once per server (conftest.py ``qbt_server``: a 4.x and a 5.x qbittorrent-nox), each
+with a Prometheus of its own. It scrapes two exporters in one job, as a user with two qBittorrents
+would: the one in front of the watched qBittorrent, and one pointed at a closed port (a qBittorrent
+that is down), which gives the dashboards' error panels something to show and proves they cope
+with a dead instance next to a live one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from qbt_exporter.model import TORRENT_STATES, normalise_state
 from tests import dashboard_exprs
 from tests.e2e import harness
 from tests.e2e.harness import Exporter, Prometheus, PrometheusQueryError, TorrentWorld, scalar
+from tests.tools import QbtServer
 
 pytestmark = pytest.mark.e2e
 
@@ -93,9 +95,14 @@ def down_exporter(e2e_root: Path) -> Iterator[Exporter]:
 
 @pytest.fixture(scope="module")
 def prometheus(
-    prometheus_binary: str, exporter: Exporter, down_exporter: Exporter, e2e_root: Path
+    prometheus_binary: str,
+    exporter: Exporter,
+    down_exporter: Exporter,
+    e2e_root: Path,
+    qbt_server: QbtServer,
 ) -> Iterator[Prometheus]:
-    root = e2e_root / "prometheus"
+    # one Prometheus (and TSDB) per server: a restarted one would still show the last one's series
+    root = e2e_root / f"prometheus-{qbt_server.key}"
     root.mkdir(parents=True, exist_ok=True)
     rule_files = [rules_with_short_for(ALERTS_FILE, root / "alerts-for-0s.yml")]
     instance = Prometheus(

@@ -1,4 +1,9 @@
-"""The exporter in front of a real qbittorrent-nox 4.5.2 (/api/v2): same metrics, proved live.
+"""The exporter in front of real qbittorrent-nox servers (/api/v2): same metrics, proved live.
+
+Every test here runs once per server (conftest.py ``qbt_server``: this Debian's own qbittorrent-nox
+and the other release's, so a 4.x and a 5.x). What a test expects comes from what that server says
+about itself and from its flavour's documented differences (``harness.ServerTraits``), never from
+a version string written into the test.
 
 Issue: "/api/v2 with the same metrics, proved against a real qBittorrent". The torrents are made by
 the test (see ``harness.STATIC_MIX``: seeding, paused complete and incomplete, missing files, a name
@@ -14,11 +19,14 @@ value that changed at the wrong instant does not fail the test, while a wrong va
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +34,7 @@ import requests
 
 from qbt_exporter.metrics import BY_NAME, CATALOGUE
 from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
+from tests import tools
 from tests.e2e import harness
 from tests.e2e.harness import (
     PASSKEY,
@@ -38,6 +47,7 @@ from tests.e2e.harness import (
     tracker_host,
     wait_until,
 )
+from tests.tools import QbtServer
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +57,7 @@ ETA_INFINITE = 8640000  # qBittorrent's "never" for eta
 # must have at least one series in the scrape.
 EXPECTED_NO_SERIES: dict[str, str] = {
     "qbittorrent_exporter_invalid_values_total": (
-        "every value a healthy qBittorrent 4.5.2 sends parses, so this labelled counter is declared "
+        "every value a healthy qBittorrent sends parses, so this labelled counter is declared "
         "(HELP/TYPE) but has no series"
     ),
 }
@@ -99,7 +109,7 @@ TORRENT_FIELDS: dict[str, tuple[str, str, str, Callable[[Any], float | None]]] =
     "qbittorrent_torrent_seeding_seconds_total": ("info", "seeding_time", "growing", float),
     "qbittorrent_torrent_connections": ("props", "nb_connections", "volatile", float),
     "qbittorrent_torrent_added_timestamp_seconds": ("info", "added_on", "volatile", float),
-    # 4.5.2 sends 0 for "never completed" (qbittorrent-api.md §8.2): no series for those
+    # "never completed" is 0 on 4.x and -1 on 5.x (qbittorrent-api.md §8.2): no series for those
     "qbittorrent_torrent_completed_timestamp_seconds": (
         "info",
         "completion_on",
@@ -221,15 +231,103 @@ def scrape(world: TorrentWorld, exporter: Exporter) -> Exposition:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_up_and_version(scrape: Exposition, world: TorrentWorld) -> None:
+def test_up_and_version(scrape: Exposition, world: TorrentWorld, qbt_server: QbtServer) -> None:
     assert scrape.value("qbittorrent_up") == 1
-    version = scrape.named("qbittorrent_version_info")
-    assert [(s.labels, s.value) for s in version] == [
-        ({"version": "v4.5.2", "api": "v2", "api_version": "2.8.19"}, 1.0)
+    version, webapi = world.qbt.api.app_version(), world.qbt.api.webapi_version()
+    assert [(s.labels, s.value) for s in scrape.named("qbittorrent_version_info")] == [
+        ({"version": version, "api": "v2", "api_version": webapi}, 1.0)
     ]
-    # and that is what this qBittorrent says about itself
-    assert world.qbt.api.app_version() == "v4.5.2"
-    assert world.qbt.api.webapi_version() == "2.8.19"
+    # and the server answering is the binary this run meant: "qBittorrent v5.1.0" from --version
+    assert qbt_server.version().split()[-1] == version
+
+
+def test_flavour_differences_are_what_the_server_shows(world: TorrentWorld, exporter: Exporter) -> None:
+    """The documented 4.x/5.x differences, seen on this server, and the exporter's same answer.
+
+    5.0+ says stoppedUP/stoppedDL where 4.x said pausedUP/pausedDL, writes -1 (4.x: 0) for a date
+    that never happened, and lists more fields per torrent; none of that may change a metric.
+    """
+    traits = world.qbt.api.traits()
+    info = {t["hash"]: t for t in world.qbt.api.torrents_info()}
+    hashes = world.hashes
+    assert info[hashes["paused_up"]]["state"] == traits.raw_state("stoppedUP")
+    assert info[hashes["paused_dl"]]["state"] == traits.raw_state("stoppedDL")
+    for key in ("paused_dl", "missing", "leeching"):
+        assert traits.is_never(info[hashes[key]]["completion_on"]), (key, info[hashes[key]])
+    fields = set(info[hashes["seeding"]])
+    assert traits.list_additions <= fields, sorted(traits.list_additions - fields)
+    if not traits.stopped_words:
+        assert not fields & harness.ServerTraits.LIST_FIELDS_5_0, sorted(fields)
+    scraped = parse_exposition(exporter.scrape().text)
+    state_of = {s.labels["hash"]: s.labels["state"] for s in scraped.named("qbittorrent_torrent_state")}
+    assert state_of[hashes["paused_up"]] == "stoppedUP" and state_of[hashes["paused_dl"]] == "stoppedDL"
+    completed = scraped.by_hash("qbittorrent_torrent_completed_timestamp_seconds")
+    assert not {hashes[key] for key in ("paused_dl", "missing", "leeching")} & set(completed)
+    assert not scraped.named("qbittorrent_exporter_invalid_values_total"), "a value did not parse"
+
+
+def test_qbittorrent_stays_on_loopback(world: TorrentWorld) -> None:
+    """Each real qBittorrent's own log shows no attempt to reach beyond 127.0.0.1.
+
+    With peer-country resolution on (qBittorrent's default), it downloads an IP geolocation
+    database at start-up: "Couldn't download IP geolocation database file. Reason: The remote
+    host name was not found" is a DNS query leaving the machine on every run.
+    """
+    for qbt in (world.qbt, world.peer):
+        assert qbt is not None
+        log = qbt.own_log_text()
+        assert "started" in log and f"IP: 127.0.0.1, port: {qbt.web_port}" in log, log[-2000:]
+        assert harness.outbound_attempts(log) == [], qbt.own_log
+        prefs = qbt.api.preferences()
+        assert prefs["resolve_peer_countries"] is False
+        assert [prefs[k] for k in ("dht", "pex", "lsd", "upnp")] == [False] * 4
+        assert prefs["current_interface_address"] == "127.0.0.1"
+        assert prefs["web_ui_address"] == "127.0.0.1"
+
+
+def mount_points(mountinfo: str) -> set[str]:
+    """The mount points listed in a /proc/<pid>/mountinfo text (field 5; octal escapes decoded)."""
+    points = set()
+    for line in mountinfo.splitlines():
+        field = line.split()[4]
+        points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field))
+    return points
+
+
+def test_chroot_mounts_live_only_in_the_servers_namespace(world: TorrentWorld, qbt_server: QbtServer) -> None:
+    """The chroot server's /tmp, /dev and /proc mounts exist in its own mount namespace only, so
+    they end with it and the host's mount table never holds one, however the suite ends."""
+    chroot = tools.chroot_dir()
+    host = mount_points(Path("/proc/self/mountinfo").read_text())
+    if chroot is not None:
+        assert not {p for p in host if p.startswith(f"{chroot}/")}, "a chroot mount in the host namespace"
+    if qbt_server.chroot is not None:
+        proc = Path(f"/proc/{world.qbt.process.pid}")
+        assert os.readlink(proc / "root") == str(qbt_server.chroot)
+        assert os.readlink(proc / "ns" / "mnt") != os.readlink("/proc/self/ns/mnt")
+        # as the server sees them: relative to its root, the chroot
+        own = mount_points((proc / "mountinfo").read_text())
+        assert {*tools.SHARED_DIRS, "/proc"} <= own, sorted(own)
+
+
+def test_outbound_attempts_reads_the_real_warnings() -> None:
+    """The log check recognises what 4.5 and 5.1 really print, and passes a loopback-only log."""
+    loopback = (
+        '(I) 2026-12-01T13:42:09 - Successfully listening on IP. IP: "127.0.0.1". Port: "TCP/18951"\n'
+        "(N) 2026-12-01T13:42:09 - WebUI: Now listening on IP: 127.0.0.1, port: 19051\n"
+        "(I) 2026-12-01T13:42:09 - Distributed Hash Table (DHT) support: OFF\n"
+        "(I) 2026-12-01T13:42:09 - Encryption support: ON\n"
+    )
+    assert harness.outbound_attempts(loopback) == []
+    bad = [
+        "(W) 2026-12-01T13:30:01 - Couldn't download IP geolocation database file. "
+        "Reason: The remote host name was not found",
+        '(I) 2026-12-01T13:41:52 - Successfully listening on IP. IP: "0.0.0.0". Port: "TCP/18952"',
+        '(I) 2026-12-01T13:41:52 - Successfully listening on IP. IP: "192.0.2.2". Port: "UTP/18952"',
+        "(I) 2026-12-01T13:41:52 - Distributed Hash Table (DHT) support: ON",
+        "(I) 2026-12-01T13:41:52 - UPnP / NAT-PMP support: ON",
+    ]
+    assert harness.outbound_attempts(loopback + "\n".join(bad)) == bad
 
 
 def test_every_applicable_catalogue_metric_is_present(scrape: Exposition, world: TorrentWorld) -> None:
@@ -340,12 +438,14 @@ def test_states_names_categories_tags_and_tracker(world: TorrentWorld, exporter:
     assert info[hashes["seeding"]]["category"] == "linux-isos"
     assert info[hashes["tricky"]]["category"] == "" and info[hashes["tricky"]]["tags"] == ""
     assert info[hashes["seeding"]]["tracker"] == "127.0.0.1"  # host only, from a working tracker
-    assert info[hashes["paused_up"]]["tracker"] == ""  # never announced
+    # never announced: no tracker on 4.x, the torrent's first one on 5.x (host only, either way)
+    unannounced = "127.0.0.1" if world.qbt.api.traits().names_tracker_before_announce else ""
+    assert info[hashes["paused_up"]]["tracker"] == unannounced
     state_of = {s.labels["hash"]: s.labels["state"] for s in scraped.named("qbittorrent_torrent_state")}
-    assert state_of[hashes["paused_up"]] == "stoppedUP"  # pausedUP, normalised
-    assert state_of[hashes["paused_dl"]] == "stoppedDL"  # pausedDL, normalised
+    assert state_of[hashes["paused_up"]] == "stoppedUP"  # 4.x pausedUP, normalised
+    assert state_of[hashes["paused_dl"]] == "stoppedDL"  # 4.x pausedDL, normalised
     assert state_of[hashes["missing"]] == "missingFiles"
-    assert after.torrents[hashes["paused_up"]]["state"] == "pausedUP"
+    assert after.torrents[hashes["paused_up"]]["state"] == world.qbt.api.traits().raw_state("stoppedUP")
 
 
 def test_no_passkey_or_announce_url_anywhere(scrape: Exposition, world: TorrentWorld) -> None:
@@ -501,7 +601,7 @@ def test_qbittorrent_stopped_then_restarted(
     assert exporter.process.alive() and exporter.process.pid == pid  # not restarted
     assert scraped.value("qbittorrent_exporter_logins_total", outcome="ok") == 2  # logged in again
     assert scraped.named("qbittorrent_torrent_info")
-    assert [s.labels["version"] for s in scraped.named("qbittorrent_version_info")] == ["v4.5.2"]
+    assert [s.labels["version"] for s in scraped.named("qbittorrent_version_info")] == [qbt.api.app_version()]
 
 
 def test_nothing_listening(start_exporter: Callable[..., Exporter]) -> None:
