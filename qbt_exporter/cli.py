@@ -22,7 +22,7 @@ from qbt_exporter.config import Config, ConfigError, parse
 from qbt_exporter.password import FixedPassword
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
-from qbt_exporter.web import ExporterApp, Server, serve
+from qbt_exporter.web import ExporterApp, Server, serve, tls_context
 
 log = logging.getLogger("qbt_exporter")
 
@@ -86,13 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.demo:
             config = _start_demo(config, stack)
         client, app = build(config)
+        tls = None
+        if config.tls_cert_file and config.tls_key_file:
+            try:
+                tls = tls_context(config.tls_cert_file, config.tls_key_file)
+            except OSError as err:  # ssl.SSLError included: not a certificate, key does not match
+                print(f"qbt-exporter: error: --web.tls-cert-file: cannot load: {err}", file=sys.stderr)
+                return 2
         try:
             server: Server = serve(
-                app,
-                config.listen_host,
-                config.listen_port,
-                certfile=config.tls_cert_file,
-                keyfile=config.tls_key_file,
+                app, config.listen_host, config.listen_port, tls=tls, limits=config.web_limits
             )
         except OSError as err:
             print(f"qbt-exporter: error: --web.listen-address: cannot listen: {err}", file=sys.stderr)

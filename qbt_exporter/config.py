@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from qbt_exporter import __version__
+from qbt_exporter.httpserver import Limits
 from qbt_exporter.password import (
     FixedPassword,
     PasswordFile,
@@ -46,6 +47,7 @@ class Config:
     timeout_offset: float
     tls_cert_file: str | None
     tls_key_file: str | None
+    web_limits: Limits
     log_level: str
     log_format: str
     collect_torrents: bool
@@ -135,6 +137,30 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ),
     ("--web.tls-cert-file", "QBT_EXPORTER_WEB_TLS_CERT_FILE", None, "serve HTTPS with this certificate"),
     ("--web.tls-key-file", "QBT_EXPORTER_WEB_TLS_KEY_FILE", None, "private key of --web.tls-cert-file"),
+    (
+        "--web.max-connections",
+        "QBT_EXPORTER_WEB_MAX_CONNECTIONS",
+        "256",
+        "open connections served at once (idle ones included); more are refused at once",
+    ),
+    (
+        "--web.read-timeout",
+        "QBT_EXPORTER_WEB_READ_TIMEOUT",
+        "10s",
+        "time for a client's TLS handshake, request line and headers",
+    ),
+    (
+        "--web.idle-timeout",
+        "QBT_EXPORTER_WEB_IDLE_TIMEOUT",
+        "2m",
+        "how long a kept-alive connection may wait for its next request",
+    ),
+    (
+        "--web.write-timeout",
+        "QBT_EXPORTER_WEB_WRITE_TIMEOUT",
+        "1m",
+        "time for a client to take one whole answer",
+    ),
     ("--log.level", "QBT_EXPORTER_LOG_LEVEL", "info", "debug, info, warning or error"),
     ("--log.format", "QBT_EXPORTER_LOG_FORMAT", "logfmt", "logfmt or json"),
     (
@@ -249,6 +275,12 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
             raise ConfigError(f"{flag}: must be more than 0, got {text!r}")
         return seconds
 
+    def count(flag: str) -> int:
+        text = (value(flag) or "").strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"{flag}: {text!r} is not a whole number of at least 1")
+        return int(text)
+
     url = (value("--qbittorrent.url") or "").rstrip("/")
     parts = urlsplit(url)
     if has_credentials(url):
@@ -295,6 +327,13 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     if bool(cert) != bool(key):
         raise ConfigError("--web.tls-cert-file and --web.tls-key-file go together: give both or neither")
 
+    limits = Limits(
+        max_connections=count("--web.max-connections"),
+        read_timeout=duration("--web.read-timeout"),
+        idle_timeout=duration("--web.idle-timeout"),
+        write_timeout=duration("--web.write-timeout"),
+    )
+
     level = (value("--log.level") or "").lower()
     if level not in _LOG_LEVELS:
         raise ConfigError(f"--log.level: {level!r} is not one of {', '.join(_LOG_LEVELS)}")
@@ -319,6 +358,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         timeout_offset=duration("--web.timeout-offset", positive=False),
         tls_cert_file=cert,
         tls_key_file=key,
+        web_limits=limits,
         log_level=level,
         log_format=log_format,
         collect_torrents=switch("collector.torrents"),

@@ -95,7 +95,9 @@ class Scraper:
                 flight = self._flight = _Flight()
         assert flight is not None
         if not leader:
-            if flight.done.wait(deadline.remaining()) and flight.result is not None:
+            # A deadline may be infinite (Deadline.never()); Event.wait overflows past TIMEOUT_MAX.
+            wait = min(deadline.remaining(), threading.TIMEOUT_MAX)
+            if flight.done.wait(wait) and flight.result is not None:
                 return flight.result
             return ScrapeResult(None, cut_short=True, error="waited for a concurrent scrape")
         try:

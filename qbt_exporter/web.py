@@ -1,47 +1,54 @@
-"""The HTTP side: routing, the scrape deadline, and the server that runs it.
+"""The HTTP side: the request gate, routing, the scrape deadline, and starting the server.
 
-A WSGI app on prometheus_client's threading WSGI server. ``/metrics`` must always answer, quickly
-and with 200: a failing qBittorrent is reported as ``qbittorrent_up 0``, never as an HTTP error,
-and an unexpected exception in the exporter is logged and answered the same way, so Prometheus
-keeps the exporter's own series and alerts on ``qbittorrent_up`` rather than on a scrape error.
+A WSGI app served by ``httpserver.HTTPServer`` (which holds the limits on connections, timeouts
+and header size). ``/metrics`` must always answer, quickly and with 200: a failing qBittorrent is
+reported as ``qbittorrent_up 0``, never as an HTTP error, and an unexpected exception anywhere in
+building or rendering the exposition is logged and answered the same way, so Prometheus keeps the
+exporter's own series and alerts on ``qbittorrent_up`` rather than on a scrape error.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import socket
 import ssl
-import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
 
-from prometheus_client.exposition import (
-    CONTENT_TYPE_PLAIN_0_0_4,
-    ThreadingWSGIServer,
-    _SilentHandler,
-    choose_encoder,
-)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from qbt_exporter import __version__
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.exposition import AsRegistry, render_chunks
+from qbt_exporter.exposition import AsRegistry, Family, render_chunks, render_text
+from qbt_exporter.httpserver import HTTPServer, Limits
+from qbt_exporter.metrics import spec
 from qbt_exporter.scraper import ScrapeResult
 
 log = logging.getLogger(__name__)
 
+Server = HTTPServer
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's default scrape_timeout, for scrapers that send no header
+# The longest scrape timeout believed. A larger header (1e10, inf: a typo or a hostile client) would
+# let one scrape hold the shared scrape, and with it every other scraper, for that long, and
+# overflows the waits that take it.
+MAX_SCRAPE_TIMEOUT = 300.0
 MIN_BUDGET = 0.1
+METHODS = ("GET", "HEAD")
+
+# The answer when even the fallback exposition cannot be built: valid, and says qBittorrent is not read.
+LAST_RESORT = render_text([Family(spec("qbittorrent_up"), [(0.0,)])])
 
 
 def scrape_budget(environ: dict[str, Any], offset: float) -> float:
-    """Seconds the qBittorrent calls of this scrape may take: Prometheus's timeout minus the offset."""
+    """Seconds the qBittorrent calls of this scrape may take: Prometheus's timeout minus the offset.
+
+    Always finite, between MIN_BUDGET and MAX_SCRAPE_TIMEOUT: the header is untrusted input.
+    """
     raw = environ.get(TIMEOUT_HEADER)
     try:
         timeout = float(raw) if raw else DEFAULT_SCRAPE_TIMEOUT
@@ -49,6 +56,7 @@ def scrape_budget(environ: dict[str, Any], offset: float) -> float:
         timeout = DEFAULT_SCRAPE_TIMEOUT
     if not timeout > 0:  # also rejects NaN
         timeout = DEFAULT_SCRAPE_TIMEOUT
+    timeout = min(timeout, MAX_SCRAPE_TIMEOUT)  # also turns inf into a number
     return max(MIN_BUDGET, timeout - offset)
 
 
@@ -63,6 +71,9 @@ class ExporterApp:
         self.timeout_offset = timeout_offset
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        refusal = self._admit(environ, start_response)
+        if refusal is not None:
+            return refusal
         path = environ.get("PATH_INFO", "/")
         if path == self.telemetry_path:
             return self._metrics(environ, start_response)
@@ -72,26 +83,56 @@ class ExporterApp:
             return _reply(start_response, "200 OK", "text/html; charset=utf-8", self._landing())
         return _reply(start_response, "404 Not Found", "text/plain; charset=utf-8", b"not found\n")
 
+    def _admit(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+        """The one check every request passes before routing: an answer to refuse it, or None.
+
+        Only GET and HEAD exist here; anything else must not run a scrape. (Authentication, when
+        it comes, belongs here too.)
+        """
+        if environ.get("REQUEST_METHOD", "GET") not in METHODS:
+            body = b"method not allowed\n"
+            start_response(
+                "405 Method Not Allowed",
+                [
+                    ("Allow", ", ".join(METHODS)),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
+        return None
+
     def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        deadline = Deadline(scrape_budget(environ, self.timeout_offset))
-        try:
-            families = self.collector.collect_within(deadline)
-        except Exception:  # the HTTP server must never see an exception from a scrape
-            log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
-            families = self.collector.families(ScrapeResult(None, error="internal error"))
         accept = environ.get("HTTP_ACCEPT", "")
-        if _text_is_acceptable(accept):
-            chunks, content_type = render_chunks(families), CONTENT_TYPE_PLAIN_0_0_4
-        else:  # only OpenMetrics will do: prometheus_client's own encoder, from ordinary families
-            encoder, content_type = choose_encoder(accept)
-            chunks = [encoder(AsRegistry(families))]  # type: ignore[arg-type]
+        gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        content_type = CONTENT_TYPE_PLAIN_0_0_4 if _text_is_acceptable(accept) else choose_encoder(accept)[1]
         headers = [("Content-Type", content_type)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            chunks = _gzip(chunks)
+        if gzipped:
             headers.append(("Content-Encoding", "gzip"))
+        if environ.get("REQUEST_METHOD") == "HEAD":  # headers only: no scrape, no qBittorrent call
+            start_response("200 OK", headers)
+            return []
+        chunks = self._exposition(environ, accept)
+        if gzipped:
+            chunks = _gzip(chunks)
         headers.append(("Content-Length", str(sum(len(chunk) for chunk in chunks))))
         start_response("200 OK", headers)
         return chunks
+
+    def _exposition(self, environ: dict[str, Any], accept: str) -> list[bytes]:
+        """The whole rendered exposition, before anything is sent: a failure while reading or
+        rendering (a bug, a value no check foresaw) becomes ``qbittorrent_up 0`` with the
+        exporter's own metrics, never half a body or an HTTP error."""
+        deadline = Deadline(scrape_budget(environ, self.timeout_offset))
+        try:
+            return _render(self.collector.collect_within(deadline), accept)
+        except Exception:  # the HTTP server must never see an exception from a scrape
+            log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
+        try:
+            return _render(self.collector.families(ScrapeResult(None, error="internal error")), accept)
+        except Exception:
+            log.exception("cannot render even the exporter's own metrics; answering qbittorrent_up 0 alone")
+            return [LAST_RESORT if _text_is_acceptable(accept) else LAST_RESORT + b"# EOF\n"]
 
     def _landing(self) -> bytes:
         path = html.escape(self.telemetry_path)
@@ -102,6 +143,13 @@ class ExporterApp:
             "</body></html>\n"
         )
         return page.encode()
+
+
+def _render(families: list[Family], accept: str) -> list[bytes]:
+    if _text_is_acceptable(accept):
+        return render_chunks(families)
+    encoder, _ = choose_encoder(accept)  # only OpenMetrics will do: prometheus_client's own encoder
+    return [encoder(AsRegistry(families))]  # type: ignore[arg-type]
 
 
 def _gzip(chunks: list[bytes]) -> list[bytes]:
@@ -134,29 +182,12 @@ def _reply(start_response: StartResponse, status: str, content_type: str, body: 
     return [body]
 
 
-class Server:
-    """A running HTTP server on its own thread; ``stop()`` shuts it down and frees the port."""
-
-    def __init__(self, httpd: WSGIServer) -> None:
-        self.httpd = httpd
-        self.thread = threading.Thread(target=httpd.serve_forever, name="http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    def start(self) -> Server:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-class _IPv6Server(ThreadingWSGIServer):
-    address_family = socket.AF_INET6
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """The server's TLS settings (TLS 1.2 or later); raises OSError/ssl.SSLError on a bad file."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 def serve(
@@ -164,15 +195,8 @@ def serve(
     host: str,
     port: int,
     *,
-    certfile: str | None = None,
-    keyfile: str | None = None,
-) -> Server:
-    """Bind and start serving ``app``; TLS when a certificate and key are given."""
-    server_class = _IPv6Server if ":" in host else ThreadingWSGIServer
-    httpd = make_server(host, port, app, server_class, handler_class=_SilentHandler)
-    if certfile and keyfile:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(certfile, keyfile)
-        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    return Server(httpd).start()
+    tls: ssl.SSLContext | None = None,
+    limits: Limits | None = None,
+) -> HTTPServer:
+    """Bind and start serving ``app``; HTTPS when given a TLS context."""
+    return HTTPServer(app, host, port, limits=limits, tls=tls).start()
