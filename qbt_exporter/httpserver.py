@@ -130,7 +130,9 @@ class HTTPServer:
         return self
 
     def stop(self) -> None:
-        """Stop accepting, close every connection, wait (a little) for their threads."""
+        """Stop accepting, close every connection, wait (a little) for their threads; idempotent."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._wake_w.send(b"x")
         self._accept_thread.join(timeout=5)

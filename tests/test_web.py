@@ -1,32 +1,32 @@
+"""The WSGI app: routes, the scrape budget, and the error boundary around scraping and rendering."""
+
+from __future__ import annotations
+
 import gzip
-import socket
+import logging
+import math
+import threading
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 
-from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.errors import Unreachable
-from qbt_exporter.scraper import Scraper
-from qbt_exporter.stats import Stats
-from qbt_exporter.web import ExporterApp, scrape_budget, serve
-from tests.fakes import FakeClient, FakeFlavour, torrent
-
-
-class RecordingCollector(Collector):
-    """A real collector that remembers the deadline each scrape was given."""
-
-    def __init__(self, flavour: FakeFlavour) -> None:
-        stats = Stats()
-        super().__init__(Scraper(FakeClient(), stats, detect=lambda *_: flavour), stats)  # type: ignore[arg-type]
-        self.budgets: list[float] = []
-
-    def collect_within(self, deadline: Deadline):  # type: ignore[no-untyped-def]
-        self.budgets.append(deadline.remaining())
-        return super().collect_within(deadline)
+from qbt_exporter.exposition import Family
+from qbt_exporter.metrics import spec
+from qbt_exporter.model import Torrent, Transfer
+from qbt_exporter.scraper import ScrapeResult
+from qbt_exporter.web import MAX_SCRAPE_TIMEOUT, scrape_budget
+from tests.fakes import FakeFlavour, torrent
+from tests.webtools import ANSWER_WITHIN, RecordingCollector, running
 
 
 class Exploding(RecordingCollector):
-    def collect_within(self, deadline: Deadline):  # type: ignore[no-untyped-def]
+    def collect_within(self, deadline: Deadline) -> list[Family]:
         raise RuntimeError("bug")
 
 
@@ -37,21 +37,84 @@ def test_budget_is_prometheus_timeout_minus_offset() -> None:
     assert scrape_budget({"HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS": "0.2"}, 0.5) == 0.1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.mark.parametrize(
+    "header", ["inf", "Infinity", "1e10", "1e400", "-inf", "nan", "-5", "0", "soon", "", "\u0661"]
+)
+def test_budget_is_finite_and_bounded_whatever_the_header(header: str) -> None:
+    budget = scrape_budget({"HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS": header}, 0.5)
+    assert math.isfinite(budget) and 0.1 <= budget <= MAX_SCRAPE_TIMEOUT < threading.TIMEOUT_MAX
 
 
-def run(collector: Collector):  # type: ignore[no-untyped-def]
-    return serve(ExporterApp(collector, timeout_offset=0.5), "127.0.0.1", _free_port())
+class GatedFlavour(FakeFlavour):
+    """A flavour whose torrent list waits for ``release``: the scrape holding it stays running."""
+
+    def __init__(self, release: threading.Event, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.release = release
+
+    def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
+        self.release.wait(ANSWER_WITHIN)
+        return super().snapshot(deadline)
+
+
+class Arrivals(RecordingCollector):
+    """Opens the gate once ``expected`` scrapes have come in, so that the later ones join the first."""
+
+    def __init__(self, expected: int) -> None:
+        self.release = threading.Event()
+        self.expected = expected
+        super().__init__(GatedFlavour(self.release, torrents=[torrent(1)]))
+
+    def collect_within(self, deadline: Deadline) -> list[Family]:
+        with self.lock:
+            if len(self.budgets) + 1 >= self.expected:
+                self.release.set()
+        return super().collect_within(deadline)
+
+
+def test_concurrent_scrapes_with_an_infinite_timeout_all_get_data() -> None:
+    """Defect 7: ``inf`` reached Event.wait in the shared scrape (OverflowError): 19 of 20 got up 0."""
+    collector = Arrivals(expected=20)
+    replies: list[str] = []
+    with running(collector) as server:
+
+        def scrape() -> None:
+            reply = requests.get(
+                f"http://127.0.0.1:{server.port}/metrics",
+                headers={"X-Prometheus-Scrape-Timeout-Seconds": "inf"},
+                timeout=ANSWER_WITHIN * 2,
+            )
+            replies.append(reply.text if reply.status_code == 200 else f"status {reply.status_code}")
+
+        threads = [threading.Thread(target=scrape) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(ANSWER_WITHIN * 3)
+    assert len(replies) == 20
+    assert all("qbittorrent_up 1.0" in text for text in replies), [text[:60] for text in replies]
+
+
+def test_deadlines_without_end_do_not_break_the_shared_scrape() -> None:
+    """Collector.collect() (registry use) scrapes with Deadline.never(): the same overflow."""
+    collector = Arrivals(expected=5)
+    results: list[list[Family]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(collector.collect_within(Deadline.never())))
+        for _ in range(5)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(ANSWER_WITHIN * 3)
+    assert len(results) == 5
+    assert all(families[0].rows == [(1.0,)] for families in results)  # qbittorrent_up 1 for each
 
 
 def test_routes_over_a_real_socket() -> None:
     collector = RecordingCollector(FakeFlavour(torrents=[torrent(1)]))
-    server = run(collector)
-    base = f"http://127.0.0.1:{server.port}"
-    try:
+    with running(collector) as server:
+        base = f"http://127.0.0.1:{server.port}"
         health = requests.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 200 and collector.budgets == []  # no qBittorrent call
         assert "/metrics" in requests.get(f"{base}/", timeout=5).text
@@ -62,13 +125,10 @@ def test_routes_over_a_real_socket() -> None:
         assert reply.status_code == 200 and "qbittorrent_up 1.0" in reply.text
         assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert 2.4 < collector.budgets[-1] <= 2.5
-    finally:
-        server.stop()
 
 
 def test_gzip_when_asked() -> None:
-    server = run(RecordingCollector(FakeFlavour(torrents=[torrent(1)])))
-    try:
+    with running(RecordingCollector(FakeFlavour(torrents=[torrent(1)]))) as server:
         raw = requests.get(
             f"http://127.0.0.1:{server.port}/metrics",
             headers={"Accept-Encoding": "gzip"},
@@ -76,32 +136,23 @@ def test_gzip_when_asked() -> None:
             timeout=5,
         ).raw.read()
         assert b"qbittorrent_up 1.0" in gzip.decompress(raw)
-    finally:
-        server.stop()
 
 
 def test_internal_error_still_answers_200_with_up_zero() -> None:
-    server = run(Exploding(FakeFlavour()))
-    try:
+    with running(Exploding(FakeFlavour())) as server:
         reply = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
         assert reply.status_code == 200 and "qbittorrent_up 0.0" in reply.text
-    finally:
-        server.stop()
 
 
 def test_down_qbittorrent_is_200_with_up_zero() -> None:
-    server = run(RecordingCollector(FakeFlavour(fail=Unreachable("refused"))))
-    try:
+    with running(RecordingCollector(FakeFlavour(fail=Unreachable("refused")))) as server:
         reply = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
         assert reply.status_code == 200 and "qbittorrent_up 0.0" in reply.text
         assert "qbittorrent_torrent_" not in reply.text
-    finally:
-        server.stop()
 
 
 def test_openmetrics_only_clients_get_openmetrics() -> None:
-    server = run(RecordingCollector(FakeFlavour(torrents=[torrent(1)])))
-    try:
+    with running(RecordingCollector(FakeFlavour(torrents=[torrent(1)]))) as server:
         reply = requests.get(
             f"http://127.0.0.1:{server.port}/metrics",
             headers={"Accept": "application/openmetrics-text;version=1.0.0"},
@@ -109,5 +160,67 @@ def test_openmetrics_only_clients_get_openmetrics() -> None:
         )
         assert reply.headers["Content-Type"].startswith("application/openmetrics-text")
         assert reply.text.endswith("# EOF\n") and "qbittorrent_up 1.0" in reply.text
-    finally:
-        server.stop()
+
+
+class BadRendering(RecordingCollector):
+    """A scrape's families plus one whose rendering raises."""
+
+    def __init__(self, bad: Family) -> None:
+        super().__init__(FakeFlavour(torrents=[torrent(1)]))
+        self.bad = bad
+
+    def collect_within(self, deadline: Deadline) -> list[Family]:
+        return [*super().collect_within(deadline), self.bad]
+
+
+def _failing_rows() -> Iterator[tuple[object, ...]]:
+    yield (f"{1:040x}", 1.0)
+    raise RuntimeError("a bug in a lazy column")
+
+
+HASH = f"{1:040x}"
+BAD_FAMILIES = {
+    "400-digit integer": Family(spec("qbittorrent_torrent_size_bytes"), [(HASH, 10**400)]),
+    "lone surrogate": Family(spec("qbittorrent_torrent_info"), [(HASH, "\ud800", "", "", "", 1.0)]),
+    "failing row reader": Family(spec("qbittorrent_torrent_size_bytes"), _failing_rows()),
+}
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text;version=1.0.0"])
+@pytest.mark.parametrize("bad", list(BAD_FAMILIES), ids=list(BAD_FAMILIES))
+def test_a_rendering_failure_is_a_valid_200_with_up_zero(
+    bad: str, accept: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 4: rendering ran outside the error handling, so one odd value made every scrape a 500."""
+    family = BAD_FAMILIES[bad]
+    if bad == "failing row reader":
+        family = Family(family.spec, _failing_rows())  # a fresh generator for each run
+    with caplog.at_level(logging.ERROR), running(BadRendering(family)) as server:
+        reply = requests.get(
+            f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": accept}, timeout=ANSWER_WITHIN
+        )
+    assert reply.status_code == 200
+    names = {sample.name: sample.value for fam in _parse(reply.text, accept) for sample in fam.samples}
+    assert names["qbittorrent_up"] == 0.0
+    assert "qbittorrent_exporter_build_info" in names
+    assert not any(name.startswith("qbittorrent_torrent_") for name in names)  # nothing half-rendered
+    assert any(record.exc_info for record in caplog.records), "the traceback is logged"
+
+
+class BrokenEverywhere(Exploding):
+    def families(self, result: ScrapeResult) -> list[Family]:
+        raise RuntimeError("even the fallback fails")
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text;version=1.0.0"])
+def test_when_even_the_fallback_fails_the_answer_is_up_zero_alone(accept: str) -> None:
+    with running(BrokenEverywhere()) as server:
+        reply = requests.get(
+            f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": accept}, timeout=ANSWER_WITHIN
+        )
+    assert reply.status_code == 200
+    assert [s.value for fam in _parse(reply.text, accept) for s in fam.samples] == [0.0]
+
+
+def _parse(text: str, accept: str) -> list[Any]:
+    return list(parse_openmetrics(text) if accept else text_string_to_metric_families(text))
