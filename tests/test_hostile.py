@@ -91,14 +91,14 @@ class Scrape:
 class Exporter:
     url: str
     proxy: FaultProxy
-    sim: Simulator
+    sim: Simulator | None = None
 
-    def scrape(self) -> Scrape:
+    def scrape(self, scrape_timeout: float = SCRAPE_TIMEOUT) -> Scrape:
         """One scrape, as Prometheus sends it; fails on anything but 200 + valid UTF-8 exposition."""
         reply = requests.get(
             self.url,
-            headers={"X-Prometheus-Scrape-Timeout-Seconds": str(SCRAPE_TIMEOUT), "Accept-Encoding": "gzip"},
-            timeout=SCRAPE_TIMEOUT + SLACK,
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": str(scrape_timeout), "Accept-Encoding": "gzip"},
+            timeout=scrape_timeout + SLACK,
         )
         assert reply.status_code == 200, reply.text[:500]
         text = reply.content.decode("utf-8")  # strict: the exposition must be valid UTF-8
@@ -119,7 +119,9 @@ def sim() -> Iterator[Simulator]:
 
 
 @contextmanager
-def running(app: ExporterApp, client: Client, proxy: FaultProxy, sim: Simulator) -> Iterator[Exporter]:
+def running(
+    app: ExporterApp, client: Client, proxy: FaultProxy, sim: Simulator | None = None
+) -> Iterator[Exporter]:
     server = serve(app, "127.0.0.1", 0)
     try:
         yield Exporter(f"http://127.0.0.1:{server.port}/metrics", proxy, sim)

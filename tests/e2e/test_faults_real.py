@@ -1,0 +1,50 @@
+"""The fault proxy in front of a real qBittorrent: transparent when no fault is set, and the
+exporter keeps its promises when the real server's replies are broken on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from qbt_exporter.cli import build
+from qbt_exporter.config import parse
+from qbt_exporter.faults import FaultProxy, Hang
+from tests.e2e.harness import ADMIN_PASSWORD, TorrentWorld
+from tests.test_hostile import Exporter, down, healthy, running
+
+pytestmark = pytest.mark.e2e
+
+MAINDATA = "^/api/v2/sync/maindata$"
+
+
+@contextmanager
+def exporter_through_proxy(world: TorrentWorld) -> Iterator[Exporter]:
+    with FaultProxy(world.qbt.url) as proxy:
+        config = parse(
+            ["--qbittorrent.url", proxy.url, "--qbittorrent.timeout", "2s"],
+            environ={"QBITTORRENT_PASSWORD": ADMIN_PASSWORD},
+        )
+        client, app = build(config)
+        with running(app, client, proxy) as exp:
+            yield exp
+
+
+def test_the_proxy_is_transparent_in_front_of_a_real_qbittorrent(world: TorrentWorld) -> None:
+    with exporter_through_proxy(world) as exp:
+        got = healthy(exp)
+        assert got.hashes("qbittorrent_torrent_info") == set(world.hashes.values())
+        assert [lab["api"] for lab in got.labels("qbittorrent_version_info")] == ["v2"]
+        assert exp.proxy.count(MAINDATA) >= 1 and exp.proxy.upstream_failures == 0
+
+
+def test_a_hanging_real_maindata_costs_one_budget(world: TorrentWorld) -> None:
+    with exporter_through_proxy(world) as exp:
+        healthy(exp)
+        exp.fault(MAINDATA, Hang(after_headers=True))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("maindata", "timeout") == 1
+        exp.proxy.clear()
+        healthy(exp)
