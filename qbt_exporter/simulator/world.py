@@ -1,0 +1,248 @@
+"""The simulated torrents and their evolution over a scaled clock: no HTTP, no JSON.
+
+Why: the routes must be able to read a world that is coherent at one instant (the list, the
+properties and the transfer totals of one tick agree), and tests must be able to change it (remove a
+torrent, force a state) with the side effects the real server would show. Time advances in ticks of
+one simulated second, caught up lazily whenever someone looks, so an idle simulator costs nothing;
+only transferring torrents are touched per tick. One seed gives the same torrents on every run.
+
+The caller serialises access (the simulator holds one lock around every request and test hook).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from qbt_exporter.simulator.config import SimulatorConfig
+from qbt_exporter.simulator.generate import CATEGORIES, new_torrent, random_size
+from qbt_exporter.simulator.states import (
+    CHECKING,
+    COMPLETE,
+    DL_ACTIVE,
+    PAUSED,
+    STATES,
+    TRANSIENT,
+    TRANSITIONS,
+    UP_ACTIVE,
+)
+from qbt_exporter.simulator.torrent import Torrent
+
+__all__ = ["TICK", "World"]
+
+TICK = 1.0  # simulated seconds per evolution step
+MAX_STEPS_PER_ADVANCE = 60  # after a long idle period, catch up in at most this many coarse steps
+
+
+class World:
+    """Every torrent of one simulated server, the session and all-time transfer totals, and the
+    simulated clock (epoch seconds advancing at ``time_scale`` × wall time).
+
+    ``version`` changes whenever anything a document could show changes, so renderings of the
+    world can be cached against it."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.churn = config.churn
+        self.time_scale = config.time_scale
+        self.rng = random.Random(config.seed)
+        self.version = 0
+        self.torrents: dict[str, Torrent] = {}
+        self.active: set[str] = set()  # transferring: the only ones the evolution step touches
+        self.categories: set[str] = {c for c in CATEGORIES if c}
+        self.session_dl = 0
+        self.session_ul = 0
+        self.session_wasted = 0
+        self.alltime_dl = self.rng.randrange(10**12, 10**14)
+        self.alltime_ul = self.rng.randrange(10**12, 10**14)
+        self.dht_nodes = self.rng.randrange(150, 450)
+        self._mono0 = time.monotonic()
+        self._epoch0 = float(int(time.time()))
+        self.tick = 0
+        self._transient: set[str] = set()
+        self._counter = 0
+        self._priorities: dict[str, int] | None = None
+        self._torrent_list: list[Torrent] | None = None
+        for _ in range(config.torrents):
+            self._create(self._now(), initial=True)
+
+    # --- what tests and routes may do -----------------------------------------------------------
+    def tick_time(self) -> float:
+        """The simulated epoch time of the current tick: the "now" of every document."""
+        return self._epoch0 + self.tick * TICK
+
+    def advance(self) -> None:
+        """Bring the torrents up to the current simulated tick."""
+        target = int((self._now() - self._epoch0) // TICK)
+        pending = target - self.tick
+        if pending <= 0:
+            return
+        steps = min(pending, MAX_STEPS_PER_ADVANCE)
+        start = self.tick
+        for step in range(1, steps + 1):
+            tick = start + (pending * step) // steps
+            dt = (tick - self.tick) * TICK
+            self.tick = tick
+            self._step(dt, self.tick_time())
+        self.version += 1
+
+    def force_state(self, torrent_hash: str, state: str) -> None:
+        """Put a torrent into ``state`` now, with the side effects the real state implies."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        self.set_state(self.torrents[torrent_hash], state, self.tick_time())
+
+    def add(self, n: int) -> list[str]:
+        """Add ``n`` new torrents (downloading or fetching metadata); returns their hashes."""
+        return [self._create(self.tick_time(), initial=False).hash for _ in range(n)]
+
+    def remove(self, torrent_hash: str) -> None:
+        self.torrents.pop(torrent_hash)
+        self.active.discard(torrent_hash)
+        self._transient.discard(torrent_hash)
+        self._torrent_list = None
+        self._priorities = None
+        self.version += 1
+
+    def priority_map(self) -> dict[str, int]:
+        """Queue positions: 1-based among incomplete torrents in order of addition, 0 for seeds."""
+        if self._priorities is None:
+            positions: dict[str, int] = {}
+            for t in self.torrents.values():
+                if not t.is_complete:
+                    positions[t.hash] = len(positions) + 1
+            self._priorities = positions
+        return self._priorities
+
+    def set_state(self, t: Torrent, state: str, now: float) -> None:
+        """Apply a state and keep every dependent field coherent (speeds, clocks, completion)."""
+        was_complete = t.is_complete
+        if state in COMPLETE and not was_complete:
+            if not t.has_metadata:
+                self._give_metadata(t)
+            t.completed = t.size
+            t.completion_on = int(now)
+        if state == "metaDL" and t.completed == 0:
+            t.has_metadata = False
+            t.size = 0
+            t.total_size = -1
+        elif state != "metaDL" and not t.has_metadata:
+            self._give_metadata(t)
+        # fold the running clocks, then restart them if the new state runs
+        if t.running_since is not None:
+            t.time_active_base += max(0.0, now - t.running_since)
+            t.running_since = None
+        if t.seeding_since is not None:
+            t.seeding_base += max(0.0, now - t.seeding_since)
+            t.seeding_since = None
+        t.state = state
+        t.force_start = state in ("forcedUP", "forcedDL")
+        if state not in PAUSED:
+            t.running_since = now
+            if t.is_complete:
+                t.seeding_since = now
+        rng = self.rng
+        if state in DL_ACTIVE or state in UP_ACTIVE:
+            self.active.add(t.hash)
+            if state in DL_ACTIVE:
+                t.dlspeed = rng.randrange(50_000, 5_000_000)
+            t.upspeed = rng.randrange(10_000, 2_000_000) if state in UP_ACTIVE else 0
+            t.num_seeds = rng.randrange(1, 30) if state in DL_ACTIVE else rng.randrange(0, 3)
+            t.num_leechs = rng.randrange(1, 20)
+        else:
+            self.active.discard(t.hash)
+            t.dlspeed = t.upspeed = 0
+            running = state not in PAUSED and state not in CHECKING
+            t.num_seeds = rng.randrange(0, 3) if running and state == "stalledDL" else 0
+            t.num_leechs = 0
+        if state in TRANSIENT:
+            self._transient.add(t.hash)
+            t.transient_until = now + rng.uniform(3, 30)
+        else:
+            self._transient.discard(t.hash)
+        if t.is_complete != was_complete:
+            self._priorities = None
+        self.version += 1
+
+    # --- evolution ------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self._epoch0 + (time.monotonic() - self._mono0) * self.time_scale
+
+    def _step(self, dt: float, now: float) -> None:
+        rng = self.rng
+        for h in list(self.active):
+            self._transfer(self.torrents[h], dt, now)
+        for h in list(self._transient):
+            t = self.torrents[h]
+            if now >= t.transient_until:
+                self.set_state(t, "stalledUP" if t.is_complete else "stalledDL", now)
+        # random state changes: about one per torrent per 30 simulated minutes
+        if self.torrents:
+            for _ in range(self._poisson(len(self.torrents) * dt / 1800.0)):
+                t = rng.choice(self._ordered())
+                choices = TRANSITIONS.get(t.state)
+                if choices:
+                    nxt = rng.choices(list(choices), weights=list(choices.values()))[0]
+                    self.set_state(t, nxt, now)
+        if self.churn:
+            for _ in range(self._poisson(dt * 2 / 60.0)):
+                self._create(now, initial=False)
+            for _ in range(self._poisson(dt * 2 / 60.0)):
+                if self.torrents:
+                    self.remove(rng.choice(self._ordered()).hash)
+
+    def _transfer(self, t: Torrent, dt: float, now: float) -> None:
+        """``dt`` seconds of one transferring torrent: speeds wander, totals grow, a finished
+        download becomes a seed."""
+        rng = self.rng
+        if t.state in DL_ACTIVE:
+            t.dlspeed = max(1024, int(t.dlspeed * rng.uniform(0.8, 1.25)) or rng.randrange(50_000, 5_000_000))
+            t.upspeed = max(0, int(t.dlspeed * rng.uniform(0.0, 0.3)))
+            got = min(int(t.dlspeed * dt), t.size - t.completed)
+            t.completed += got
+            t.downloaded += got
+            t.downloaded_session += got
+            self.session_dl += got
+            self.alltime_dl += got
+            if rng.random() < 0.02:
+                lost = rng.randrange(16384, 262144)
+                t.wasted += lost
+                self.session_wasted += lost
+        else:
+            t.dlspeed = 0
+            t.upspeed = max(1024, int(t.upspeed * rng.uniform(0.8, 1.25)) or rng.randrange(10_000, 2_000_000))
+        sent = int(t.upspeed * dt)
+        t.uploaded += sent
+        t.uploaded_session += sent
+        self.session_ul += sent
+        self.alltime_ul += sent
+        t.last_transfer = now
+        if now >= t.reannounce_at:
+            t.reannounce_at = now + 1800
+        if t.state in DL_ACTIVE and t.completed >= t.size:
+            self.set_state(t, "uploading" if rng.random() < 0.3 else "stalledUP", now)
+
+    def _poisson(self, expected: float) -> int:
+        count = int(expected)
+        if self.rng.random() < expected - count:
+            count += 1
+        return count
+
+    def _ordered(self) -> list[Torrent]:
+        if self._torrent_list is None:
+            self._torrent_list = list(self.torrents.values())
+        return self._torrent_list
+
+    def _give_metadata(self, t: Torrent) -> None:
+        t.has_metadata = True
+        t.total_size = random_size(self.rng)
+        t.size = t.total_size
+        self._priorities = None
+
+    def _create(self, now: float, initial: bool) -> Torrent:
+        self._counter += 1
+        t, state = new_torrent(self.rng, self._counter, now, self.torrents, initial)
+        self.torrents[t.hash] = t
+        self._torrent_list = None
+        self._priorities = None
+        self.set_state(t, state, now)
+        return t
