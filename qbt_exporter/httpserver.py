@@ -119,6 +119,7 @@ class HTTPServer:
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._active: set[_Connection] = set()
+        self._refusing = False  # logged once per time the cap is reached, not per refused connection
         self._accept_thread = threading.Thread(target=self._accept_loop, name="http", daemon=True)
 
     @property
@@ -182,6 +183,13 @@ class HTTPServer:
             full = len(self._active) >= self.limits.max_connections
             if not full:
                 self._active.add(conn)
+            first_refusal = full and not self._refusing
+            self._refusing = full
+        if first_refusal:
+            log.warning(
+                "refusing connections: %d open, the most --web.max-connections allows",
+                self.limits.max_connections,
+            )
         if full:
             self._refuse(sock)
             return
