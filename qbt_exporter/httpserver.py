@@ -47,6 +47,8 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 SEND_PIECE = 64 * 1024  # the write deadline is checked between pieces of this size
+LINGER_SECONDS = 2.0  # how long a refused client's remaining input is drained before closing
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,12 +253,15 @@ class HTTPServer:
             except _Refused as refused:
                 body = f"{refused.status}\n".encode()
                 self._write(conn.sock, "GET", refused.status, [("Content-Type", "text/plain")], [body], True)
+                _linger(conn.sock)
                 return
             first = False
             close = _wants_close(request)
             status, headers, body = self._call_app(request, addr)
             self._write(conn.sock, request.method, status, headers, body, close)
             if close:
+                if _has_body(request):
+                    _linger(conn.sock)
                 return
 
     def _read_head(
@@ -368,6 +373,25 @@ class HTTPServer:
             _send_within(sock, chunk, until)
 
 
+def _linger(sock: socket.socket) -> None:
+    """Close politely when the client may still be sending (a refused head, an unread body).
+
+    Closing a socket with unread input sends a reset, and a reset can make the client drop the
+    answer it has not read yet (the 431 it should see). So: end our side, then read and discard
+    for a moment, bounded in time and bytes, before the caller closes.
+    """
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        until = time.monotonic() + LINGER_SECONDS
+        drained = 0
+        while drained < LINGER_BYTES and (remaining := until - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            data = socket.socket.recv(sock, 65536)  # raw bytes, also under TLS: only discarded
+            if not data:
+                break
+            drained += len(data)
+
+
 def _send_within(sock: socket.socket, data: bytes, until: float) -> None:
     view = memoryview(data)
     while view:
@@ -424,7 +448,9 @@ def _parse_head(head: bytes) -> _Request:
 def _wants_close(request: _Request) -> bool:
     """Close after this answer: HTTP/1.0, ``Connection: close``, or a body we will not read."""
     tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-    if request.version == "HTTP/1.0" or "close" in tokens:
-        return True
-    has_body = request.headers.get("content-length", "0").strip() != "0"
-    return has_body or "transfer-encoding" in request.headers
+    return request.version == "HTTP/1.0" or "close" in tokens or _has_body(request)
+
+
+def _has_body(request: _Request) -> bool:
+    length = request.headers.get("content-length", "0").strip()
+    return length != "0" or "transfer-encoding" in request.headers
