@@ -135,7 +135,8 @@ class Collector:
 
     @staticmethod
     def _torrent_counts(torrents: list[Torrent]) -> Family:
-        """Every known state for every category in use, so a state that empties reads 0, not absent."""
+        """Every known state for every category in use, so a state that empties reads 0, not absent.
+        Torrents without a usable hash count too: they are in qBittorrent's list."""
         counts = Counter((t.category, t.state) for t in torrents)
         categories = sorted({t.category for t in torrents} | {""})
         fam = _named("qbittorrent_torrents")
@@ -145,7 +146,9 @@ class Collector:
         return fam
 
     @staticmethod
-    def _torrent_families(torrents: list[Torrent]) -> Iterable[Family]:
+    def _torrent_families(listed: list[Torrent]) -> Iterable[Family]:
+        """One series per identified torrent; the flavour has already kept one torrent per hash."""
+        torrents = [t for t in listed if t.identified]
         info = _named("qbittorrent_torrent_info")
         state = _named("qbittorrent_torrent_state")
         for t in torrents:

@@ -5,12 +5,23 @@ the width of its widest character: one torrent named in Japanese or with an emoj
 list of 10,000 torrents into a 41 MB string, beside the objects being built. Non-ASCII characters
 can only stand inside JSON strings, where ``\\uXXXX`` means the same thing, so a large body is
 rewritten piece by piece into pure-ASCII JSON first: one byte per character, the same values.
+
+Two things json.loads(body) does are not what an exporter wants from a server it does not trust:
+
+- bytes that are not UTF-8 (a torrent name written in another encoding, CESU-8's encoded
+  surrogates) fail the whole reply there; here they become U+FFFD, costing only the spelling of
+  that one name. (A ``\\ud800`` *escape* still decodes to a lone surrogate, as JSON says it must:
+  ``flavours.values.valid_text`` repairs those where text enters the model.)
+- an integer of more than 4,300 digits fails the whole reply (Python's guard against slow int
+  parsing); here it reads as infinity, which the value reader counts as one invalid value. The
+  plain parse is tried first, so the common reply pays nothing for this.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import math
 from typing import Any
 
 CHUNK = 1 << 20  # bytes decoded at a time: the only wide copy ever held
@@ -37,15 +48,33 @@ codecs.register_error("qbt_exporter.json_escape", _escape_as_json)
 
 
 def loads(body: bytes) -> Any:
-    """``json.loads(body)`` for a UTF-8 body, with the same result and errors, in less memory."""
-    if len(body) < SMALL or body.isascii():
-        return json.loads(body)
-    decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
-    pieces = [_ascii(decoder.decode(body[start : start + CHUNK])) for start in range(0, len(body), CHUNK)]
-    pieces.append(_ascii(decoder.decode(b"", final=True)))
-    text = "".join(pieces)
-    del pieces  # not alive beside the objects json builds
-    return json.loads(text)
+    """``json.loads(body)`` for a UTF-8 body, in less memory, with bytes that are not UTF-8 read as
+    U+FFFD and overlong integers as infinity; ``ValueError`` for what is not JSON."""
+    text: bytes | str
+    if body.isascii():
+        text = body  # nothing to replace or to widen
+    elif len(body) < SMALL:
+        text = body.decode("utf-8-sig", "replace")
+    else:
+        decoder = codecs.getincrementaldecoder("utf-8-sig")("replace")
+        pieces = [_ascii(decoder.decode(body[start : start + CHUNK])) for start in range(0, len(body), CHUNK)]
+        pieces.append(_ascii(decoder.decode(b"", final=True)))
+        text = "".join(pieces)
+        del pieces  # not alive beside the objects json builds
+    try:
+        return json.loads(text)
+    except ValueError:
+        # Rare (the reply is broken either way): parse again, with integers that int() refuses
+        # read as infinity; a reply that is not JSON raises the same kind of error again.
+        return json.loads(text, parse_int=_bounded_int)
+
+
+def _bounded_int(digits: str) -> int | float:
+    """An integer literal as int, or as +-infinity when it is too long for int() to take."""
+    try:
+        return int(digits)
+    except ValueError:
+        return -math.inf if digits.startswith("-") else math.inf
 
 
 def _ascii(text: str) -> str:

@@ -120,7 +120,9 @@ PROPERTY_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Torr
 class Torrent:
     """One torrent from the torrent list, optionally completed from its properties."""
 
-    hash: str  # 40 lower-case hex characters, the identity of every per-torrent series
+    # 40 (or 64) hex characters as qBittorrent sent them, the identity of every per-torrent series;
+    # "" for a torrent whose hash was unusable: it counts in the per-state totals and nowhere else.
+    hash: str
     name: str
     state: str  # one of TORRENT_STATES
     category: str = ""  # "" = none
@@ -149,9 +151,15 @@ class Torrent:
     seeding_seconds: float | None = None
     connections: int | None = None
 
+    @property
+    def identified(self) -> bool:
+        """False for a torrent without a usable hash: no per-torrent series, no properties call."""
+        return bool(self.hash)
+
     def missing_properties(self) -> bool:
-        """True when some property-only value is absent from the list, so a properties call helps."""
-        return any(getattr(self, name) is None for name in PROPERTY_FIELDS)
+        """True when some property-only value is absent from the list, so a properties call helps
+        (never for an unidentified torrent: there is no hash to ask about)."""
+        return bool(self.hash) and any(getattr(self, name) is None for name in PROPERTY_FIELDS)
 
     def with_properties(self, props: TorrentProperties | None) -> Torrent:
         """Fill the values the list lacked from ``props``; the list's own values always win."""

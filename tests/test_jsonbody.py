@@ -1,4 +1,5 @@
 import json
+import math
 import tracemalloc
 
 import pytest
@@ -41,7 +42,6 @@ def test_a_character_split_across_chunks_survives() -> None:
     "body",
     [
         big_body(NAMES, 20000)[:-3],  # truncated
-        b'[{"name":"' + b"\xff\xfe" + b"x" * jsonbody.SMALL + b'"}]',  # not UTF-8
         b"<html>" + "é".encode() * jsonbody.SMALL + b"</html>",  # an error page
     ],
 )
@@ -50,6 +50,36 @@ def test_bad_bodies_raise_value_error_like_json_loads(body: bytes) -> None:
         json.loads(body)
     with pytest.raises(ValueError):
         jsonbody.loads(body)
+
+
+@pytest.mark.parametrize("size", [10, jsonbody.SMALL], ids=["small", "large"])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"\xff\xfe", "\ufffd\ufffd"),  # not UTF-8 at all
+        (b"\xed\xa0\x80", "\ufffd\ufffd\ufffd"),  # CESU-8: an encoded lone surrogate
+        (b"\xc0\x80", "\ufffd\ufffd"),  # an overlong NUL
+        ("é".encode("latin-1"), "\ufffd"),  # a name in another encoding
+    ],
+)
+def test_bytes_that_are_not_utf8_become_replacement_characters(raw: bytes, expected: str, size: int) -> None:
+    """json.loads fails the whole reply on them (UnicodeDecodeError), or for CESU-8 returns a lone
+    surrogate that no UTF-8 encoder takes; one bad name must cost only its own spelling."""
+    body = b'[{"name":"a' + raw + b'b"},{"pad":"' + b"y" * size + b'"}]'
+    assert jsonbody.loads(body)[0]["name"] == f"a{expected}b"
+
+
+def test_an_integer_too_long_for_int_reads_as_infinity() -> None:
+    """json.loads refuses integers of more than 4,300 digits for the whole reply; one is one bad value."""
+    body = b'{"size":' + b"9" * 5000 + b',"left":-' + b"9" * 5000 + b',"ok":12,"huge":' + b"9" * 400 + b"}"
+    with pytest.raises(ValueError):
+        json.loads(body)
+    assert jsonbody.loads(body) == {"size": math.inf, "left": -math.inf, "ok": 12, "huge": int("9" * 400)}
+
+
+def test_an_escaped_lone_surrogate_is_kept_for_the_value_reader() -> None:
+    """JSON defines what ``\\ud800`` decodes to; repairing it is the value reader's job (valid_text)."""
+    assert jsonbody.loads(b'["\\ud800", "\\ud83c\\udfac"]') == ["\ud800", "\U0001f3ac"]
 
 
 def _peak(work, body: bytes) -> int:  # type: ignore[no-untyped-def]

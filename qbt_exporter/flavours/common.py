@@ -57,6 +57,17 @@ def normalise_tags(raw: str) -> str:
     return ",".join(sorted({tag.strip() for tag in raw.split(",")} - {""}))
 
 
+def _state(r: Reader) -> str:
+    """The torrent's state as one of TORRENT_STATES; one qBittorrent does not name is "unknown"."""
+    raw_state = r.text("state", required=True)
+    state = normalise_state(raw_state) if raw_state is not None else None
+    if state is None:
+        if raw_state is not None:
+            r.invalid += 1  # a state this exporter does not know; a missing one is already counted
+        return "unknown"
+    return state
+
+
 def parse_torrent(
     obj: Mapping[str, Any],
     torrent_hash: str,
@@ -70,12 +81,7 @@ def parse_torrent(
     version sends them there; the rest stay ``None`` for the properties call to fill.
     """
     r = Reader(obj)
-    raw_state = r.text("state", required=True)
-    state = normalise_state(raw_state) if raw_state is not None else None
-    if state is None:
-        state = "unknown"
-        if raw_state is not None:
-            r.invalid += 1  # a state this exporter does not know; a missing one is already counted
+    state = _state(r)
     tags = r.text("tags")
     tracker = r.text("tracker")
     torrent = Torrent(
@@ -111,15 +117,45 @@ def parse_torrent(
     return torrent, r.invalid
 
 
+def _unidentified(obj: Mapping[str, Any], category_key: str) -> tuple[Torrent, int]:
+    """A torrent object without a usable hash: only what the per-state totals need (hash "")."""
+    r = Reader(obj)
+    state = _state(r)
+    return Torrent(hash="", name="", state=state, category=r.text(category_key) or ""), r.invalid
+
+
 def parse_torrents(items: Iterable[tuple[object, object]], **keys: str) -> tuple[list[Torrent], int]:
-    """(hash, object) pairs as Torrents; an item without a usable hash or object is dropped and counted."""
+    """(hash, object) pairs as Torrents, and how many values were unreadable.
+
+    Every torrent object is one torrent of qBittorrent's, counted once in the per-state totals:
+
+    - the first object for a hash wins; a later one with the same hash (in any letter case) is
+      the same torrent told twice, so it is left out and counted as invalid. Without this, each
+      per-torrent series would be exported twice and ``qbittorrent_torrents`` would count it twice;
+    - an object whose hash is unusable (missing, not a string, not 40 or 64 hex characters) has no
+      identity for per-torrent series, but is still a torrent: it is kept with hash "", state and
+      category only, and its hash is counted as invalid;
+    - an item that is not an object (a number, a string, null) is no torrent: counted as invalid.
+    """
     torrents: list[Torrent] = []
+    seen: set[str] = set()
     invalid = 0
+    category_key = keys.get("category_key", "category")
     for raw_hash, obj in items:
-        torrent_hash = usable_hash(raw_hash)
-        if torrent_hash is None or not isinstance(obj, dict):
+        if not isinstance(obj, dict):
             invalid += 1
             continue
+        torrent_hash = usable_hash(raw_hash)
+        if torrent_hash is None:
+            torrent, bad = _unidentified(obj, category_key)
+            torrents.append(torrent)
+            invalid += bad + 1
+            continue
+        identity = torrent_hash.lower()
+        if identity in seen:
+            invalid += 1
+            continue
+        seen.add(identity)
         torrent, bad = parse_torrent(obj, torrent_hash, **keys)
         torrents.append(torrent)
         invalid += bad

@@ -8,17 +8,29 @@ the values that were present but unreadable in ``Reader.invalid`` for the flavou
 
 The common case (a JSON int or float) is decided by one ``type() is`` check, because a scrape of
 10,000 torrents reads a quarter of a million values.
+
+Two kinds of value parse as JSON but are no quantity qBittorrent can mean, and are counted as
+invalid: a number that is not finite (``1e400`` reads as infinity; Python's json also takes the
+``NaN`` and ``Infinity`` literals, which Qt never writes: it writes ``null``) and a number wider
+than 64 bits (a 400-digit integer). Every quantity qBittorrent keeps is a 64-bit integer or a
+double of one, so nothing real is lost, and downstream code never meets a value that ``float()``
+cannot hold or that would render as ``NaN`` for a size. Text is made valid Unicode where it is
+read: a lone surrogate (``"\\ud800"``, which json decodes as is) becomes U+FFFD, so that every
+label value can be written as UTF-8.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 # Sentinels shared by all API versions (qbittorrent-api.md section 9).
 MAX_ETA = 8640000  # eta: "infinite / unknown" (100 days)
 NEVER = 4294967295  # Qt toTime_t() of an invalid date: "not set"
+
+MAX_MAGNITUDE = 2**64  # no qBittorrent quantity is wider than 64 bits (qint64, quint64, a double of one)
+_MAX_FLOAT = float(MAX_MAGNITUDE)  # the same bound, compared float to float on the hot path
 
 _GROUPING = str.maketrans("", "", " '\u00a0\u202f")  # group separators other than . and ,
 
@@ -47,7 +59,23 @@ def parse_number(text: str) -> float | None:
     if not _plain_decimal(s):
         return None
     value = float(s)
-    return value if math.isfinite(value) else None
+    return value if abs(value) < MAX_MAGNITUDE else None  # also rejects inf (a 400-digit string)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8.
+
+    json decodes a ``\\ud800`` escape without its pair into a lone surrogate, which no UTF-8
+    encoder accepts: left in a label, it would fail the rendering of the whole exposition. (Pairs
+    are joined by json itself, and raw bytes that are not UTF-8 never get this far: the body is
+    decoded with replacement, see ``jsonbody``.) ASCII, nearly every name, is checked in one pass.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _plain_decimal(s: str) -> bool:
@@ -77,20 +105,20 @@ class Reader:
         value = self.obj.get(key)
         kind = type(value)
         if kind is int:
-            return value
-        if kind is float:
-            if value - value == 0.0:  # finite; NaN and +-inf give NaN
+            if -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
                 return value
+        elif kind is float:
+            if -_MAX_FLOAT < value < _MAX_FLOAT:  # False for NaN and +-inf too
+                return value
+        elif value is None:
             return None
-        if value is None:
-            return None
-        if kind is str:
+        elif kind is str:
             if value == "-":  # qBittorrent's "no data" for its string statistics
                 return None
             number = parse_number(value)
             if number is not None:
                 return int(number) if number.is_integer() else number
-        self.invalid += 1  # bool, list, object, garbage text
+        self.invalid += 1  # bool, list, object, garbage text, non-finite or wider than 64 bits
         return None
 
     def number(self, key: str) -> float | int | None:
@@ -123,10 +151,11 @@ class Reader:
         return None if value is None or value <= 0 or value >= NEVER else value
 
     def text(self, key: str, *, required: bool = False) -> str | None:
-        """A string as sent (never stripped: names are shown exactly); a missing required one counts."""
+        """A string as sent (never stripped: names are shown exactly, only lone surrogates become
+        U+FFFD); a missing required one counts."""
         value = self.obj.get(key)
         if type(value) is str:
-            return value
+            return valid_text(value)
         if value is not None or required:
             self.invalid += 1
         return None

@@ -434,19 +434,26 @@ def test_wrong_types_cost_only_their_field(
     assert invalid(stats, "torrents") == 5
 
 
-def test_torrent_without_usable_hash_is_dropped(
+def test_torrent_without_usable_hash_is_kept_for_the_totals_only(
     rsps: responses.RequestsMock, client: Client, stats: Stats, deadline: Deadline
 ) -> None:
+    """It is still one of qBittorrent's torrents (qbittorrent_torrents counts it), but without an
+    identity it can have no per-torrent series; an item that is no object is no torrent at all."""
     objs: list[Any] = torrents_json()
     del objs[0]["hash"]
     objs[1]["hash"] = "../../command/shutdown"
     objs[2]["hash"] = 12345
+    objs[2]["state"] = "warping"
+    unusable = [(obj["state"], obj["category"]) for obj in objs[:2]]
     objs.append("not an object")
     objs.append(None)
     serve(rsps, torrents=objs)
     _, torrents = flavour(client, stats).snapshot(deadline)
-    assert len(torrents) == 5
-    assert invalid(stats, "torrents") == 5
+    assert len(torrents) == 8
+    anonymous = [t for t in torrents if not t.identified]
+    assert [(t.state, t.category) for t in anonymous] == [*unusable, ("unknown", objs[2]["category"])]
+    assert all(t.name == "" and t.size is None and not t.missing_properties() for t in anonymous)
+    assert invalid(stats, "torrents") == 3 + 1 + 2  # three hashes, one state, two non-objects
 
 
 def test_locale_strings_in_transfer(

@@ -304,12 +304,15 @@ def test_bad_torrents_cost_only_themselves(
     data["server_state"]["dht_nodes"] = "many"
     serve(rsps, data)
     transfer, torrents = flavour(client, stats).snapshot(deadline)
-    assert len(torrents) == 12
+    assert len(torrents) == 13  # the one with an unusable hash still counts in the totals
     t = next(t for t in torrents if t.hash == STALLED_UP)
     assert (t.state, t.size, t.seeds) == ("unknown", None, None)
     assert t.name == "t00001-Ünïcødé файл 日本語" and t.amount_left == 0
+    anonymous = next(t for t in torrents if not t.identified)
+    assert (anonymous.hash, anonymous.state, anonymous.size) == ("", "unknown", None)
     assert transfer.dht_nodes is None and transfer.connection_status == "firewalled"
-    assert invalid(stats, "maindata") == 3 + 2 + 1
+    # three bad fields; the copy's hash and state; the list; dht_nodes
+    assert invalid(stats, "maindata") == 3 + 2 + 1 + 1
 
 
 @pytest.mark.parametrize(

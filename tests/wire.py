@@ -1,0 +1,109 @@
+"""One scrape through the real exporter, with the replies of chosen endpoints replaced.
+
+The path is the one ``/metrics`` takes: the real ``Client`` (its JSON decoding included) against
+``responses``, the real ``Scraper`` and flavour, ``Collector.families``, and both renderers
+(``render_chunks`` for the text format, ``AsRegistry`` + prometheus_client's OpenMetrics encoder).
+Every other reply is the recorded one. Used by the tests of odd values and by the property tests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import responses
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+
+from qbt_exporter.client import Client
+from qbt_exporter.collector import Collector
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.exposition import AsRegistry, Family, render_chunks
+from qbt_exporter.scraper import Scraper, ScrapeResult
+from qbt_exporter.stats import Stats
+from tests.recording import add, load, request_of
+
+BASE = "http://qbt.test:8080"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """The recordings of one qBittorrent and where its replaceable replies live."""
+
+    version: str
+    fixed: tuple[str, ...]  # detection, login, version: always the recorded reply
+    bodies: dict[str, tuple[str, str]]  # endpoint -> (URL pattern, recording it starts from)
+
+    def recorded(self, endpoint: str) -> bytes:
+        return load(self.version, self.bodies[endpoint][1]).body
+
+    def recorded_json(self, endpoint: str) -> Any:
+        return load(self.version, self.bodies[endpoint][1]).json()
+
+
+LEGACY = Flavour(
+    "4.0.4",
+    ("00-version-api-noauth", "04-login-ok", "02-version-qbittorrent-noauth"),
+    {
+        "transfer_info": (re.escape(BASE + "/query/transferInfo"), "43-transferInfo"),
+        "torrents": (re.escape(BASE + "/query/torrents"), "44-torrents-all"),
+        "torrent_properties": (
+            re.escape(BASE + "/query/propertiesGeneral/") + ".*",
+            "50-propertiesGeneral-alpha",
+        ),
+    },
+)
+V2 = Flavour(
+    "4.5.2",
+    ("01-legacy-version-api-probe", "07-login-ok", "08-app-version", "09-webapiVersion"),
+    {
+        "maindata": (re.escape(BASE + "/api/v2/sync/maindata") + r"(\?.*)?", "14-sync-maindata-rid0"),
+        "torrent_properties": (
+            re.escape(BASE + "/api/v2/torrents/properties") + r"\?.*",
+            "25-properties-stalledUP",
+        ),
+    },
+)
+FLAVOURS = {"legacy": LEGACY, "v2": V2}
+
+
+@dataclass
+class Outcome:
+    result: ScrapeResult
+    families: list[Family]
+    stats: Stats
+    text: str  # the text format, decoded strictly: it must be UTF-8
+    openmetrics: str
+
+
+def scrape(flavour: Flavour, bodies: dict[str, bytes]) -> Outcome:
+    """One scrape with ``bodies`` (endpoint -> reply body) instead of the recorded replies.
+
+    The same properties body answers for every torrent. Raises whatever the exporter lets escape.
+    """
+    stats = Stats()
+    client = Client(BASE, "admin", "adminadmin", stats=stats, timeout=2.0)
+    scraper = Scraper(client, stats, clock=lambda: 1000.0)
+    collector = Collector(scraper, stats)
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+            for name in flavour.fixed:
+                method, path = request_of(flavour.version, name)
+                add(rsps, method, BASE + path, load(flavour.version, name))
+            for endpoint, (pattern, name) in flavour.bodies.items():
+                recording = load(flavour.version, name)
+                body = bodies.get(endpoint, recording.body)
+                rsps.add(
+                    "GET",
+                    re.compile(pattern),
+                    body=body,
+                    status=200,
+                    content_type=recording.headers.get("content-type", "application/json"),
+                )
+            result = scraper.scrape(Deadline(10))
+    finally:
+        client.close()
+    families = collector.families(result)
+    text = b"".join(render_chunks(families)).decode("utf-8")
+    openmetrics = openmetrics_latest(AsRegistry(families)).decode("utf-8")  # type: ignore[arg-type]
+    return Outcome(result, families, stats, text, openmetrics)
