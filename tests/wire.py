@@ -14,6 +14,7 @@ from typing import Any
 
 import responses
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
@@ -75,35 +76,58 @@ class Outcome:
     text: str  # the text format, decoded strictly: it must be UTF-8
     openmetrics: str
 
+    def samples(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """(labels, value) of every sample named ``name`` in the text format, as a scraper reads it."""
+        return [
+            (sample.labels, sample.value)
+            for family in text_string_to_metric_families(self.text)
+            for sample in family.samples
+            if sample.name == name
+        ]
 
-def scrape(flavour: Flavour, bodies: dict[str, bytes]) -> Outcome:
-    """One scrape with ``bodies`` (endpoint -> reply body) instead of the recorded replies.
 
-    The same properties body answers for every torrent. Raises whatever the exporter lets escape.
-    """
-    stats = Stats()
-    client = Client(BASE, "admin", "adminadmin", stats=stats, timeout=2.0)
-    scraper = Scraper(client, stats, clock=lambda: 1000.0)
-    collector = Collector(scraper, stats)
-    try:
+class Exporter:
+    """The exporter's scrape path for one qBittorrent, kept across scrapes (its properties cache too)."""
+
+    def __init__(self, flavour: Flavour) -> None:
+        self.flavour = flavour
+        self.stats = Stats()
+        self.client = Client(BASE, "admin", "adminadmin", stats=self.stats, timeout=2.0)
+        self.scraper = Scraper(self.client, self.stats, clock=lambda: 1000.0)
+        self.collector = Collector(self.scraper, self.stats)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def scrape(self, bodies: dict[str, bytes], statuses: dict[str, int] | None = None) -> Outcome:
+        """One scrape with ``bodies`` (endpoint -> reply body) instead of the recorded replies, and
+        ``statuses`` (endpoint -> HTTP status) instead of 200. The same properties reply answers for
+        every torrent. Raises whatever the exporter lets escape."""
+        flavour = self.flavour
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             for name in flavour.fixed:
                 method, path = request_of(flavour.version, name)
                 add(rsps, method, BASE + path, load(flavour.version, name))
             for endpoint, (pattern, name) in flavour.bodies.items():
                 recording = load(flavour.version, name)
-                body = bodies.get(endpoint, recording.body)
                 rsps.add(
                     "GET",
                     re.compile(pattern),
-                    body=body,
-                    status=200,
+                    body=bodies.get(endpoint, recording.body),
+                    status=(statuses or {}).get(endpoint, 200),
                     content_type=recording.headers.get("content-type", "application/json"),
                 )
-            result = scraper.scrape(Deadline(10))
+            result = self.scraper.scrape(Deadline(10))
+        families = self.collector.families(result)
+        text = b"".join(render_chunks(families)).decode("utf-8")
+        openmetrics = openmetrics_latest(AsRegistry(families)).decode("utf-8")  # type: ignore[arg-type]
+        return Outcome(result, families, self.stats, text, openmetrics)
+
+
+def scrape(flavour: Flavour, bodies: dict[str, bytes]) -> Outcome:
+    """One scrape by a new exporter (see ``Exporter.scrape``)."""
+    exporter = Exporter(flavour)
+    try:
+        return exporter.scrape(bodies)
     finally:
-        client.close()
-    families = collector.families(result)
-    text = b"".join(render_chunks(families)).decode("utf-8")
-    openmetrics = openmetrics_latest(AsRegistry(families)).decode("utf-8")  # type: ignore[arg-type]
-    return Outcome(result, families, stats, text, openmetrics)
+        exporter.close()

@@ -77,10 +77,32 @@ def test_unreadable_numbers_are_counted(value: object) -> None:
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_non_finite_is_none(value: float) -> None:
+def test_non_finite_is_invalid(value: float) -> None:
+    """Qt writes a non-finite double as null; NaN or infinity on the wire is no quantity (1e400)."""
     r = Reader({"x": value})
     assert r.number("x") is None
     assert r.amount("x") is None
+    assert r.count("x") is None
+    assert r.timestamp("x") is None
+    assert r.invalid == 4
+
+
+@pytest.mark.parametrize(
+    "value", [2**64, -(2**64), 10**400, -(10**400), 1e20, -1e300, "1" + "0" * 20, "9" * 400]
+)
+def test_numbers_wider_than_64_bits_are_invalid(value: object) -> None:
+    """Nothing qBittorrent counts is wider than 64 bits; float() of a 400-digit int overflows."""
+    r = Reader({"x": value})
+    assert r.number("x") is None
+    assert r.amount("x") is None
+    assert r.count("x") is None
+    assert r.invalid == 3
+
+
+def test_the_widest_64_bit_values_are_kept() -> None:
+    r = Reader({"u": 2**64 - 1, "s": -(2**63), "f": 1.8e19})
+    assert r.number("u") == 2**64 - 1 and r.number("s") == -(2**63) and r.number("f") == 1.8e19
+    assert r.invalid == 0
 
 
 def test_amount_treats_negative_as_unknown() -> None:
@@ -127,6 +149,24 @@ def test_text() -> None:
     assert r.invalid == 1
     assert r.text("missing", required=True) is None
     assert r.invalid == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("a\ud800b", "a\ufffdb"),
+        ("\udfff", "\ufffd"),
+        ("\ud800\ud800", "\ufffd\ufffd"),
+        ("日本語 \U0001f3ac", "日本語 \U0001f3ac"),
+        ("plain", "plain"),
+    ],
+)
+def test_text_is_valid_unicode(raw: str, clean: str) -> None:
+    """A lone surrogate (json's reading of an unpaired \\ud800 escape) cannot be encoded as UTF-8."""
+    r = Reader({"name": raw})
+    assert r.text("name") == clean
+    clean.encode("utf-8")
+    assert r.invalid == 0
 
 
 def test_flag() -> None:
