@@ -102,3 +102,17 @@ def test_every_emitted_metric_is_in_the_catalogue() -> None:
         "qbittorrent_free_disk_space_bytes",
     ):
         assert expected in samples(text)
+
+
+def test_a_torrent_without_a_hash_counts_in_the_totals_and_has_no_series() -> None:
+    """The flavour keeps a torrent whose hash was unusable with hash "": it is in qBittorrent's list,
+    so qbittorrent_torrents counts it, but it has no identity for a per-torrent series (an empty
+    hash label would read as a torrent) and no properties are asked for it."""
+    anonymous = torrent(2, "downloading", hash="", name="", category="linux")
+    flavour = FakeFlavour(torrents=[torrent(1), anonymous])
+    got = samples(scrape(flavour)[0])
+    counts = {(labels["category"], labels["state"]): value for labels, value in got["qbittorrent_torrents"]}
+    assert counts[("linux", "downloading")] == 1 and counts[("", "stalledUP")] == 1
+    hashes = {labels["hash"] for name, rows in got.items() for labels, _ in rows if "hash" in labels}
+    assert hashes == {torrent(1).hash}
+    assert flavour.property_calls == [torrent(1).hash]
