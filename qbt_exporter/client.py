@@ -15,6 +15,8 @@ What it protects against, and why:
   stops *every* request for ``ban_duration`` (≤ 4.0.4 answers 403 on every path while banned);
   after it the client logs in again only if the ban was not earned by its own rejected password
   (someone else's failures from the same address ban it too). See ``_login_hold``.
+* **Slow, endless and huge replies.** ``transport.Transport`` ends every exchange by the scrape's
+  deadline, however slowly the reply drips, and drops a reply over ``max_reply_size`` decoded bytes.
 * **Dropped connections.** ≤ 4.0.4 closes the socket after every reply without saying so, and 4.1+
   drop idle keep-alive connections after 7 s: a pooled connection may be dead, so a request that
   fails with "connection dropped" is sent once more. Timeouts are never retried.
@@ -27,7 +29,6 @@ What it protects against, and why:
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import math
 import threading
@@ -38,7 +39,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
 
 from qbt_exporter import __version__, jsonbody, redact
 from qbt_exporter.deadline import Deadline
@@ -53,11 +53,11 @@ from qbt_exporter.errors import (
     QbtError,
     TimedOut,
     Unauthorized,
-    Unreachable,
 )
 from qbt_exporter.password import PasswordSource, as_source, has_credentials
 from qbt_exporter.redact import quote_reply
 from qbt_exporter.stats import Stats
+from qbt_exporter.transport import Dropped, Transport
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,9 @@ SAFE_FAILURES = 4
 SUSPENDED_REASONS = ("rejected", "banned")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# An error on a pooled connection the server had already closed: safe to send once more.
-_DROPPED = (
-    http.client.RemoteDisconnected,
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-)
-_TIMEOUTS = (urllib3.exceptions.TimeoutError, TimeoutError)
+# The largest decoded reply kept by default: 100,000 torrents of ~2.6 KB each in /sync/maindata with
+# 255-byte names (see the README, "Reply size"); over it, the call fails with TooLarge.
+DEFAULT_MAX_REPLY_SIZE = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,6 +139,7 @@ class Client:
         timeout: float = 5.0,
         host_header: str | None = None,
         verify: bool | str = True,
+        max_reply_size: int = DEFAULT_MAX_REPLY_SIZE,
         stats: Stats | None = None,
         clock: Callable[[], float] = time.monotonic,
         login_backoff: float = 300.0,
@@ -174,14 +170,13 @@ class Client:
         self.login_path = V2_LOGIN
         self.logout_path = V2_LOGOUT
 
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"qbt-exporter/{__version__}"
-        self.session.verify = verify
-        # requests reads the proxy variables on every request (about 0.4 ms each, a second per
-        # scrape of 2,000 property calls); read them once here instead. HTTP(S)_PROXY / NO_PROXY
-        # still apply, as of start-up.
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        self.session.trust_env = False
+        self._transport = Transport(
+            self.base_url,
+            verify=verify,
+            max_reply_size=max_reply_size,
+            user_agent=f"qbt-exporter/{__version__}",
+        )
+        self.session: requests.Session = self._transport.session  # its cookie jar holds the login
         parts = urlsplit(self.base_url)
         self._scheme = parts.scheme or "http"
         self._default_host = _host_value(parts.netloc, self._scheme)
@@ -306,7 +301,8 @@ class Client:
             return
         call = _Call()
         try:
-            resp = self._exchange(call, "POST", self.logout_path, deadline or Deadline.never(), headers=FORM)
+            deadline = deadline or Deadline(self.timeout, self._clock)
+            resp = self._exchange(call, "POST", self.logout_path, deadline, headers=FORM)
             self.stats.request(LOGOUT_ENDPOINT, _status_outcome(resp.status))
         except QbtError as err:
             self._count_failure(call, LOGOUT_ENDPOINT, err)
@@ -604,7 +600,11 @@ class Client:
         data: dict[str, str] | None,
         headers: Mapping[str, str] | None,
     ) -> Response:
-        """One HTTP exchange, sent a second time only if the pooled connection turned out dead."""
+        """One HTTP exchange, sent a second time only if the pooled connection turned out dead.
+
+        The exchange ends by ``deadline`` whatever the server does (a timeout is never resent), and
+        fails with ``TooLarge`` past ``max_reply_size`` (see ``transport.Transport.fetch``).
+        """
         self._raise_if_backing_off("")
         url = self.base_url + path
         all_headers = self._headers(route, headers)
@@ -614,30 +614,22 @@ class Client:
                 raise TimedOut(f"no time left for {method} {path}")
             call.sent = True
             try:
-                reply = self.session.request(
+                reply = self._transport.fetch(
                     method,
                     url,
+                    what=f"{method} {path}",
+                    deadline=deadline,
+                    timeout=timeout,
                     params=params,
                     data=data,
                     headers=all_headers,
-                    timeout=timeout,
-                    verify=self.verify,
-                    allow_redirects=False,
                 )
-                if reply.headers.get("Connection", "").lower() != "keep-alive":
-                    # qBittorrent <= 4.0.4 closes every connection after its reply without saying
-                    # so; reusing it races the server's FIN. Only reuse what the server promised
-                    # to keep open (4.1+ send "Connection: keep-alive" on every reply).
-                    self.session.close()
-                return Response(reply.status_code, reply.content, reply.headers)
-            except requests.RequestException as exc:
-                kind = _failure_kind(exc)
-                if kind == "dropped" and attempt == 1:
-                    log.debug("%s %s: connection dropped (%s), sending again", method, url, exc)
-                    continue
-                if kind == "timeout":
-                    raise TimedOut(f"{method} {path}: no answer within {timeout:.1f} s") from exc
-                raise Unreachable(f"{method} {url}: {_short(exc)}") from exc
+            except Dropped as err:
+                if attempt == 2:
+                    raise
+                log.debug("%s, sending again", err)
+                continue
+            return Response(reply.status, reply.body, reply.headers)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _headers(self, route: _Route, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -702,37 +694,6 @@ def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
         raise BadResponse(f"not JSON ({exc}): {snippet}", endpoint=endpoint) from exc
 
 
-def _failure_kind(exc: BaseException) -> str:
-    """``timeout``, ``dropped`` (server closed a connection we reused) or ``other``."""
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "other"
-    chain = _causes(exc)
-    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
-        # Refused or unresolvable: nothing was dropped. Checked first because urllib3 makes
-        # NewConnectionError a subclass of its TimeoutError.
-        return "other"
-    if any(isinstance(e, _TIMEOUTS) for e in chain):
-        return "timeout"  # e.g. a read timeout in the middle of the body
-    if any(isinstance(e, _DROPPED) for e in chain):
-        return "dropped"
-    return "other"
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (args, reason, cause, context), each once."""
-    found: list[BaseException] = []
-    todo: list[object] = [exc]
-    while todo and len(found) < 50:
-        item = todo.pop(0)
-        if not isinstance(item, BaseException) or any(item is seen for seen in found):
-            continue
-        found.append(item)
-        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
-    return found
-
-
 def _host_value(netloc: str, scheme: str) -> str:
     """The Host header ``requests`` sends for this URL: no credentials, no default port."""
     host = netloc.rpartition("@")[2]
@@ -756,9 +717,3 @@ def _describe_status(resp: Response) -> str:
     elif resp.body:
         text += f": {quote_reply(resp.text, 100)}"
     return text
-
-
-def _short(exc: BaseException) -> str:
-    """The innermost message of a requests exception, without the urllib3 object reprs."""
-    chain = _causes(exc)
-    return str(chain[-1]) if chain else str(exc)

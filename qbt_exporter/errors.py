@@ -69,6 +69,13 @@ class BadResponse(QbtError):
     outcome = "bad_response"
 
 
+class TooLarge(QbtError):
+    """The reply grew past ``--qbittorrent.max-reply-size`` (decoded): dropped before it could take
+    the exporter's memory with it."""
+
+    outcome = "too_large"
+
+
 class LoginRejected(QbtError):
     """qBittorrent refused the credentials (200 ``Fails.`` or, from 5.2, 401)."""
 

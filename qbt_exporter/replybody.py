@@ -1,0 +1,101 @@
+"""Reading one reply body with a cap on its decoded size, checked while reading and while inflating.
+
+A reply is held whole in memory (the JSON parser needs it whole), so its size is the exporter's
+memory: without a cap, a proxy error page streamed forever, a 60 MB body or a 300 KB gzip bomb that
+inflates to 300 MB each take the process down with them. Checking the size after the fact is too
+late, so the body is read in pieces and each piece is inflated with ``max_length``: no more than
+``limit`` + one piece is ever held, whatever the server sends.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+from qbt_exporter.errors import BadResponse, TooLarge
+
+CHUNK = 1 << 16  # bytes asked of the socket at a time; the deadline is checked between pieces
+
+# What we send in Accept-Encoding, and so the only codings we must read. qBittorrent uses gzip.
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {
+    "": None,
+    "identity": None,
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": 32 + zlib.MAX_WBITS,  # zlib-wrapped as RFC 9110 says (a gzip header is accepted too)
+}
+
+
+class _Inflater:
+    """``zlib.decompressobj`` that never returns more than the room left under the cap."""
+
+    def __init__(self, wbits: int) -> None:
+        self._zlib = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """The decoded pieces of ``data``; raises ``OverflowError`` as soon as they exceed ``room``."""
+        pieces: list[bytes] = []
+        produced = 0
+        while data and not self._zlib.eof:
+            piece = self._zlib.decompress(data, room - produced + 1)  # one byte over proves it
+            produced += len(piece)
+            if produced > room:
+                raise OverflowError
+            pieces.append(piece)
+            data = self._zlib.unconsumed_tail
+        return pieces  # bytes after the end of the stream (unused_data) are ignored, as browsers do
+
+    def finish(self, room: int) -> list[bytes]:
+        tail = self._zlib.flush()
+        if len(tail) > room:
+            raise OverflowError
+        return [tail]
+
+
+def read_capped(
+    read: Callable[[int], bytes],
+    *,
+    limit: int,
+    content_encoding: str | None,
+    content_length: str | None,
+    before_each_read: Callable[[], None],
+    what: str,
+) -> bytes:
+    """The decoded body, read by ``read(n)`` until it returns ``b""``.
+
+    Raises ``TooLarge`` once the decoded bytes (or the bytes on the wire) exceed ``limit``, before
+    reading anything if ``Content-Length`` already says so; ``BadResponse`` for a coding we did not
+    ask for or a corrupt gzip stream. ``before_each_read`` raises to stop early (the deadline).
+    """
+    over = TooLarge(f"{what}: reply larger than {limit} bytes (--qbittorrent.max-reply-size)")
+    if content_length is not None and content_length.strip().isdigit() and int(content_length) > limit:
+        raise over
+    coding = (content_encoding or "").strip().lower()
+    if coding not in _WBITS:
+        raise BadResponse(f"{what}: reply in Content-Encoding {coding!r}, which was not asked for")
+    wbits = _WBITS[coding]
+    inflater = _Inflater(wbits) if wbits is not None else None
+    pieces: list[bytes] = []
+    size = wire = 0
+    try:
+        while True:
+            before_each_read()
+            data = read(CHUNK)
+            if not data:
+                break
+            wire += len(data)
+            if wire > limit:
+                raise OverflowError
+            decoded = inflater.feed(data, limit - size) if inflater else [data]
+            size += sum(map(len, decoded))
+            if size > limit:
+                raise OverflowError
+            pieces.extend(decoded)
+        if inflater:
+            pieces.extend(inflater.finish(limit - size))
+    except OverflowError:
+        raise over from None
+    except zlib.error as exc:
+        raise BadResponse(f"{what}: corrupt {coding} body ({exc})") from exc
+    return b"".join(pieces)

@@ -1,0 +1,253 @@
+"""One HTTP exchange with qBittorrent, bounded in time and in size, and what a failure of it means.
+
+``requests`` is kept for what it does well (cookies, proxies, TLS options, and the ``responses``
+mocks the tests replay the recordings with), but no longer reads the body itself: ``fetch`` asks
+for a stream and reads it through ``replybody.read_capped``, so that
+
+* the whole exchange (connect, TLS, request, headers, body, gzip) ends by the scrape's deadline:
+  the connection classes below hand every socket to the ``watchdog``, which shuts it down when the
+  deadline passes, and the deadline is checked between pieces of the body;
+* a reply can never hold more than ``max_reply_size`` decoded bytes;
+* urllib3's ``InsecureRequestWarning`` is not sent to stderr on every request of a client told not
+  to verify certificates (the exporter logs that choice once, at start-up).
+
+Failures come out as the exporter's errors: ``TimedOut`` (never worth a resend), ``Dropped`` (the
+server had closed the pooled connection we reused: safe to send once more), ``Unreachable``,
+``TooLarge`` and ``BadResponse``.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+
+from qbt_exporter import replybody, watchdog
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.errors import TimedOut, Unreachable
+
+# An error on a pooled connection the server had already closed: safe to send once more.
+_DROPPED = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+_TIMEOUTS = (urllib3.exceptions.TimeoutError, TimeoutError)
+_FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class Dropped(Unreachable):
+    """The server closed a connection we reused (≤ 4.0.4 after each reply, 4.1+ after 7 s idle)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Status, headers and the whole decoded body of one reply."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class Transport:
+    """A ``requests.Session`` whose exchanges are cut at the deadline and capped in size."""
+
+    def __init__(self, base_url: str, *, verify: bool | str, max_reply_size: int, user_agent: str) -> None:
+        self.max_reply_size = max_reply_size
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self.session.headers["Accept-Encoding"] = replybody.ACCEPT_ENCODING
+        self.session.verify = verify
+        # requests reads the proxy variables on every request (about 0.4 ms each, a second per
+        # scrape of 2,000 property calls); read them once here instead. HTTP(S)_PROXY / NO_PROXY
+        # still apply, as of start-up.
+        self.session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        self.session.trust_env = False
+        adapter = _Adapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        deadline: Deadline,
+        timeout: float,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """One request, its reply read in full by ``deadline``; ``timeout`` bounds each socket read.
+
+        ``what`` names the call in error messages (``GET /path``).
+        """
+        budget = deadline.remaining()
+        with watchdog.WATCHDOG.guard(budget) as exchange:
+            try:
+                reply = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    body = self._read_body(reply, exchange, deadline, what, budget)
+                except BaseException:
+                    reply.close()  # the rest of the reply is not wanted: never reuse this connection
+                    raise
+            except _FAILURES as exc:
+                if exchange.fired:
+                    raise _cut(what, budget) from exc
+                kind = failure_kind(exc)
+                if kind == "timeout":
+                    raise TimedOut(f"{what}: no answer within {timeout:.1f} s") from exc
+                if kind == "dropped":
+                    raise Dropped(f"{what}: connection dropped ({short(exc)})") from exc
+                raise Unreachable(f"{method} {url}: {short(exc)}") from exc
+        if reply.headers.get("Connection", "").lower() != "keep-alive":
+            # qBittorrent <= 4.0.4 closes every connection after its reply without saying so;
+            # reusing it races the server's FIN. Only reuse what the server promised to keep open
+            # (4.1+ send "Connection: keep-alive" on every reply).
+            self.session.close()
+        return Reply(reply.status_code, body, reply.headers)
+
+    def _read_body(
+        self,
+        reply: requests.Response,
+        exchange: watchdog.Exchange,
+        deadline: Deadline,
+        what: str,
+        budget: float,
+    ) -> bytes:
+        raw: urllib3.BaseHTTPResponse = reply.raw
+
+        def check() -> None:
+            if exchange.fired or deadline.expired():
+                raise _cut(what, budget)
+
+        body = replybody.read_capped(
+            lambda n: raw.read(n, decode_content=False),
+            limit=self.max_reply_size,
+            content_encoding=reply.headers.get("Content-Encoding"),
+            content_length=reply.headers.get("Content-Length"),
+            before_each_read=check,
+            what=what,
+        )
+        if exchange.fired:  # cut at the deadline: to a body without Content-Length that looks like EOF
+            raise _cut(what, budget)
+        return body
+
+
+def _cut(what: str, budget: float) -> TimedOut:
+    return TimedOut(f"{what}: reply not complete when the time budget ran out ({budget:.1f} s)")
+
+
+# --- connections that report their sockets to the watchdog ------------------------------------
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        watchdog.watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        watchdog.watch(self.sock)  # a reused connection (a new one is watched as it is made)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        watchdog.watch(sock)  # before the TLS handshake, so that a stalled handshake is cut too
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        watchdog.watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _validate_conn(self, conn: Any) -> None:
+        """urllib3's, without its ``InsecureRequestWarning``: one per request went to stderr,
+        outside the log format. With verification off the exporter says so once at start-up."""
+        urllib3.connectionpool.HTTPConnectionPool._validate_conn(self, conn)
+        if conn.is_closed:
+            conn.connect()
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with the pools above, direct or through an HTTP proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.ProxyManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+# --- what a failure means --------------------------------------------------------------------
+def failure_kind(exc: BaseException) -> str:
+    """``timeout``, ``dropped`` (server closed a connection we reused) or ``other``."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "other"
+    chain = causes(exc)
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+        # Refused or unresolvable: nothing was dropped. Checked first because urllib3 makes
+        # NewConnectionError a subclass of its TimeoutError.
+        return "other"
+    if any(isinstance(e, _TIMEOUTS) for e in chain):
+        return "timeout"  # e.g. a read timeout in the middle of the body
+    if any(isinstance(e, _DROPPED) for e in chain):
+        return "dropped"
+    return "other"
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (args, reason, cause, context), each once."""
+    found: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(found) < 50:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    return found
+
+
+def short(exc: BaseException) -> str:
+    """The innermost message of a requests exception, without the urllib3 object reprs."""
+    chain = causes(exc)
+    return str(chain[-1]) if chain else str(exc)
