@@ -38,8 +38,15 @@ def build(config: Config) -> tuple[Client, ExporterApp]:
         timeout=config.timeout,
         host_header=config.host_header,
         verify=config.verify,
+        max_reply_size=config.max_reply_size,
         stats=stats,
     )
+    if config.verify is False:
+        # Said once here; the transport keeps urllib3 from repeating it on every request.
+        log.warning(
+            "TLS certificate of qBittorrent at %s is not verified (--qbittorrent.tls-insecure-skip-verify)",
+            config.qbittorrent_url,
+        )
     scraper = Scraper(
         client,
         stats,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ class Config:
     timeout: float
     host_header: str | None
     verify: bool | str
+    max_reply_size: int
     listen_host: str
     listen_port: int
     telemetry_path: str
@@ -58,6 +60,17 @@ class Config:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {
+    None: 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("logfmt", "json")
 
@@ -68,6 +81,29 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration (examples: 5s, 500ms, 5m)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1048576``, ``500KiB``, ``64MB`` or ``256MiB`` (KB/MB/GB are powers of 10)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (examples: 256MiB, 64MB, 500KiB, 1048576)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(float(match.group(1)) * _UNIT_BYTES[unit])
+
+
+def check_ca_file(path: str) -> None:
+    """Load ``path`` as qBittorrent's CA bundle now, so that a wrong file stops start-up instead of
+    failing every scrape: ValueError if it cannot be read or holds no certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # empty: only the file's certificates count
+    try:
+        context.load_verify_locations(cafile=path)
+    except ssl.SSLError as err:  # an OSError too: caught first
+        raise ValueError(f"{path} holds no usable PEM certificate ({err.reason or err})") from None
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
+    if not context.cert_store_stats()["x509"]:
+        raise ValueError(f"{path} holds no usable PEM certificate")
 
 
 def parse_bool(text: str) -> bool:
@@ -127,6 +163,12 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         "Host header to send, for a port-mapped qBittorrent that checks it (e.g. localhost:8080)",
     ),
     ("--qbittorrent.ca-file", "QBITTORRENT_CA_FILE", None, "CA bundle to verify qBittorrent's HTTPS"),
+    (
+        "--qbittorrent.max-reply-size",
+        "QBITTORRENT_MAX_REPLY_SIZE",
+        "256MiB",
+        "largest reply read from qBittorrent, decoded (e.g. 64MB, 500KiB); a larger one fails that call",
+    ),
     ("--web.listen-address", "QBT_EXPORTER_WEB_LISTEN_ADDRESS", ":9561", "address to serve metrics on"),
     ("--web.telemetry-path", "QBT_EXPORTER_WEB_TELEMETRY_PATH", "/metrics", "path of the metrics"),
     (
@@ -341,8 +383,20 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     if log_format not in _LOG_FORMATS:
         raise ConfigError(f"--log.format: {log_format!r} is not one of {', '.join(_LOG_FORMATS)}")
 
-    ca_file = _readable(value("--qbittorrent.ca-file"), "--qbittorrent.ca-file")
+    ca_file = value("--qbittorrent.ca-file") or None
+    if ca_file:
+        try:
+            check_ca_file(ca_file)
+        except ValueError as err:
+            raise ConfigError(f"--qbittorrent.ca-file: {err}") from None
     verify: bool | str = ca_file if ca_file else not switch("qbittorrent.tls-insecure-skip-verify")
+    size_text = value("--qbittorrent.max-reply-size") or ""
+    try:
+        max_reply_size = parse_size(size_text)
+    except ValueError as err:
+        raise ConfigError(f"--qbittorrent.max-reply-size: {err}") from None
+    if max_reply_size < 1024:
+        raise ConfigError(f"--qbittorrent.max-reply-size: {size_text!r} is less than 1KiB")
 
     return Config(
         qbittorrent_url=url,
@@ -352,6 +406,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         timeout=duration("--qbittorrent.timeout"),
         host_header=value("--qbittorrent.host-header") or None,
         verify=verify,
+        max_reply_size=max_reply_size,
         listen_host=host,
         listen_port=port,
         telemetry_path=telemetry_path,
