@@ -216,7 +216,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "qbittorrent_exporter_requests_total",
         "counter",
         "Calls to qBittorrent by endpoint and outcome (ok, http_error, unauthorized, forbidden, banned, "
-        "timeout, connection_error, bad_response).",
+        "timeout, connection_error, bad_response, too_large: a reply over --qbittorrent.max-reply-size).",
         "exporter",
         ("endpoint", "outcome"),
     ),

@@ -95,8 +95,7 @@ class Transport:
 
         ``what`` names the call in error messages (``GET /path``).
         """
-        budget = deadline.remaining()
-        with watchdog.WATCHDOG.guard(budget) as exchange:
+        with watchdog.WATCHDOG.guard(deadline.remaining()) as exchange:
             try:
                 reply = self.session.request(
                     method,
@@ -109,16 +108,17 @@ class Transport:
                     stream=True,
                 )
                 try:
-                    body = self._read_body(reply, exchange, deadline, what, budget)
+                    body = self._read_body(reply, exchange, deadline, what)
                 except BaseException:
                     reply.close()  # the rest of the reply is not wanted: never reuse this connection
                     raise
             except _FAILURES as exc:
                 if exchange.fired:
-                    raise _cut(what, budget) from exc
+                    raise _cut(what) from exc
                 kind = failure_kind(exc)
                 if kind == "timeout":
-                    raise TimedOut(f"{what}: no answer within {timeout:.1f} s") from exc
+                    # No figure in the message: the scraper logs a failure once per distinct message.
+                    raise TimedOut(f"{what}: no data within the request timeout") from exc
                 if kind == "dropped":
                     raise Dropped(f"{what}: connection dropped ({short(exc)})") from exc
                 raise Unreachable(f"{method} {url}: {short(exc)}") from exc
@@ -135,13 +135,12 @@ class Transport:
         exchange: watchdog.Exchange,
         deadline: Deadline,
         what: str,
-        budget: float,
     ) -> bytes:
         raw: urllib3.BaseHTTPResponse = reply.raw
 
         def check() -> None:
             if exchange.fired or deadline.expired():
-                raise _cut(what, budget)
+                raise _cut(what)
 
         body = replybody.read_capped(
             lambda n: raw.read(n, decode_content=False),
@@ -152,12 +151,12 @@ class Transport:
             what=what,
         )
         if exchange.fired:  # cut at the deadline: to a body without Content-Length that looks like EOF
-            raise _cut(what, budget)
+            raise _cut(what)
         return body
 
 
-def _cut(what: str, budget: float) -> TimedOut:
-    return TimedOut(f"{what}: reply not complete when the time budget ran out ({budget:.1f} s)")
+def _cut(what: str) -> TimedOut:
+    return TimedOut(f"{what}: reply not complete when the scrape's time budget ran out")
 
 
 # --- connections that report their sockets to the watchdog ------------------------------------
