@@ -53,6 +53,10 @@ class _Inflater:
         return [tail]
 
 
+def _too_large(what: str, limit: int) -> TooLarge:
+    return TooLarge(f"{what}: reply larger than {limit} bytes (--qbittorrent.max-reply-size)")
+
+
 def read_capped(
     read: Callable[[int], bytes],
     *,
@@ -68,9 +72,8 @@ def read_capped(
     reading anything if ``Content-Length`` already says so; ``BadResponse`` for a coding we did not
     ask for or a corrupt gzip stream. ``before_each_read`` raises to stop early (the deadline).
     """
-    over = TooLarge(f"{what}: reply larger than {limit} bytes (--qbittorrent.max-reply-size)")
     if content_length is not None and content_length.strip().isdigit() and int(content_length) > limit:
-        raise over
+        raise _too_large(what, limit)
     coding = (content_encoding or "").strip().lower()
     if coding not in _WBITS:
         raise BadResponse(f"{what}: reply in Content-Encoding {coding!r}, which was not asked for")
@@ -95,7 +98,7 @@ def read_capped(
         if inflater:
             pieces.extend(inflater.finish(limit - size))
     except OverflowError:
-        raise over from None
+        raise _too_large(what, limit) from None
     except zlib.error as exc:
         raise BadResponse(f"{what}: corrupt {coding} body ({exc})") from exc
     return b"".join(pieces)

@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 _current = threading.local()
 
@@ -46,7 +46,8 @@ class Exchange:
     def adopt(self, sock: socket.socket) -> None:
         """Watch a duplicate of ``sock``: shut down at the deadline, closed when the exchange ends."""
         try:
-            dup = socket.socket(fileno=os.dup(sock.fileno()))
+            # family/type/proto given, so that socket() need not ask the kernel for them
+            dup = socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
         except OSError:
             return  # the socket is already closed: nothing left to cut
         with self._lock:
@@ -91,23 +92,10 @@ class Watchdog:
         self._live = 0
         self._thread: threading.Thread | None = None
 
-    @contextlib.contextmanager
-    def guard(self, seconds: float) -> Iterator[Exchange]:
+    def guard(self, seconds: float) -> _Guard:
         """An exchange ending ``seconds`` from now (never if infinite), current for this thread
         inside the ``with``."""
-        exchange = Exchange(self._clock() + seconds)
-        armed = math.isfinite(exchange.due)
-        if armed:
-            self._arm(exchange)
-        previous = getattr(_current, "exchange", None)
-        _current.exchange = exchange
-        try:
-            yield exchange
-        finally:
-            _current.exchange = previous
-            exchange.finish()
-            if armed:
-                self._disarm()
+        return _Guard(self, Exchange(self._clock() + seconds))
 
     def _arm(self, exchange: Exchange) -> None:
         with self._cond:
@@ -141,6 +129,32 @@ class Watchdog:
                     self._cond.wait(wait)
                     continue
                 heapq.heappop(self._heap)[2].fire()
+
+
+class _Guard:
+    """``with watchdog.guard(seconds) as exchange``: arm, make current, and finish at the end (a
+    class rather than a generator: it runs on every request)."""
+
+    __slots__ = ("_armed", "_exchange", "_previous", "_watchdog")
+
+    def __init__(self, dog: Watchdog, exchange: Exchange) -> None:
+        self._watchdog = dog
+        self._exchange = exchange
+        self._armed = math.isfinite(exchange.due)
+        self._previous: Exchange | None = None
+
+    def __enter__(self) -> Exchange:
+        if self._armed:
+            self._watchdog._arm(self._exchange)
+        self._previous = getattr(_current, "exchange", None)
+        _current.exchange = self._exchange
+        return self._exchange
+
+    def __exit__(self, *exc: object) -> None:
+        _current.exchange = self._previous
+        self._exchange.finish()
+        if self._armed:
+            self._watchdog._disarm()
 
 
 def watch(sock: socket.socket | None) -> None:
