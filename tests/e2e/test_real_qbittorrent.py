@@ -32,8 +32,12 @@ from typing import Any
 import pytest
 import requests
 
+from qbt_exporter.client import SAFE_FAILURES, Client
+from qbt_exporter.deadline import Deadline
 from qbt_exporter.metrics import BY_NAME, CATALOGUE
 from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.stats import Stats
 from tests import tools
 from tests.e2e import harness
 from tests.e2e.harness import (
@@ -635,3 +639,57 @@ def test_wrong_password_logs_in_once_and_backs_off(
     assert secret not in exporter.process.log_path.read_text(errors="replace")
     # and qBittorrent did not ban us: the right password still works from 127.0.0.1
     qbt.api.login()
+
+
+class SteppingClock:
+    """The client's clock: every reading is ``step`` seconds after the last, so each scrape comes
+    after any short back-off has run out, and a few hundred scrapes cover days of back-off time."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_wrong_password_never_gets_the_exporter_banned(scratch_qbittorrent: QBittorrent) -> None:
+    """Defect 2 against the real qBittorrent: it bans an address at its 5th failed login in a row.
+
+    The exporter's client is built in-process with the shortest back-off and the most rejections
+    it allows (SAFE_FAILURES), on a clock that jumps a minute per reading, and scraped for a few
+    seconds: qBittorrent must see exactly ``max_rejections`` failed logins, and afterwards the
+    right password from 127.0.0.1 must still log in (no ban).
+    """
+    qbt = scratch_qbittorrent
+    secret = "Wr0ng-pa55word-e2e"
+    stats = Stats()
+    client = Client(
+        qbt.url,
+        harness.ADMIN_USER,
+        secret,
+        timeout=5.0,
+        stats=stats,
+        clock=SteppingClock(60.0),
+        login_backoff=1.0,
+        login_backoff_max=2.0,
+        max_rejections=SAFE_FAILURES,
+    )
+    scraper = Scraper(client, stats)
+    scrapes = 0
+    until = time.monotonic() + 3.0
+    try:
+        while scrapes < 50 or time.monotonic() < until:
+            result = scraper.scrape(Deadline(10.0))
+            assert result.snapshot is None, "logged in with a wrong password"
+            scrapes += 1
+    finally:
+        client.close()
+    assert stats.get("logins", "rejected") == SAFE_FAILURES, (scrapes, list(stats.items("logins")))
+    assert stats.get("logins", "banned") == 0
+    assert client.login_suspended() == {"rejected": True, "banned": False}
+    failures = [line for line in qbt.own_log_text().splitlines() if "login failure" in line.lower()]
+    assert len(failures) == SAFE_FAILURES, failures  # qBittorrent's own count agrees
+    assert secret not in qbt.own_log_text()
+    qbt.api.login()  # not banned: the right password still works from 127.0.0.1
