@@ -15,10 +15,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from qbt_exporter.httpserver import HTTPServer, Limits
 from qbt_exporter.web import tls_context
 from tests.fakes import FakeFlavour, torrent
 from tests.webtools import (
@@ -248,6 +250,29 @@ def test_threads_and_fds_return_to_their_baseline_after_clients_leave() -> None:
         assert _open_fds() == fds
 
 
+def test_a_client_that_does_not_read_its_answer_is_dropped_after_the_write_timeout() -> None:
+    big = b"x" * 32_000_000  # far more than the socket buffers hold
+    called = threading.Event()
+
+    def app(environ: object, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        called.set()
+        return [big]
+
+    server = HTTPServer(app, "127.0.0.1", 0, limits=Limits(write_timeout=0.5)).start()
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(ANSWER_WITHIN)
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(request_bytes("GET", "/"))
+            assert called.wait(ANSWER_WITHIN)
+            # Never read: the server's thread must give up on its own, not wait for us forever.
+            assert server.wait_idle(ANSWER_WITHIN * 2)
+    finally:
+        server.stop()
+
+
 def test_stop_closes_open_connections_and_frees_the_port() -> None:
     with running() as server, connect(server.port) as idle:
         port = server.port
@@ -258,8 +283,6 @@ def test_stop_closes_open_connections_and_frees_the_port() -> None:
 
 
 def test_an_exception_in_the_app_is_a_500_not_a_dead_connection() -> None:
-    from qbt_exporter.httpserver import HTTPServer
-
     def broken(environ: object, start_response: object) -> list[bytes]:
         raise RuntimeError("bug")
 
