@@ -45,7 +45,7 @@ from tests.wire import FLAVOURS, LEGACY, V2, Flavour, Outcome, scrape
 
 settings.register_profile(
     "default",
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     database=None,
     derandomize=bool(os.environ.get("CI")),
@@ -348,7 +348,7 @@ FLAVOUR_CALLS: list[tuple[str, Callable[[Any], object]]] = [
 ]
 
 
-@settings(max_examples=100)
+@settings(max_examples=80)
 @given(st.sampled_from(FLAVOUR_CALLS), junk.flatmap(lambda value: encoded(value)))
 def test_flavours_raise_only_qbt_errors(call: tuple[str, Callable[[Any], object]], body: bytes) -> None:
     """At the flavour itself: a reply of the wrong shape is a QbtError, never anything else."""

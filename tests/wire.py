@@ -8,6 +8,7 @@ Every other reply is the recorded one. Used by the tests of odd values and by th
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,21 @@ from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks
 from qbt_exporter.scraper import Scraper, ScrapeResult
 from qbt_exporter.stats import Stats
-from tests.recording import add, load, request_of
+from tests.recording import Recording, add, request_of
+from tests.recording import load as load_file
 
 BASE = "http://qbt.test:8080"
+
+
+@functools.cache
+def load(version: str, name: str) -> Recording:
+    """A recording, read once: the property tests scrape hundreds of times."""
+    return load_file(version, name)
+
+
+@functools.cache
+def route(version: str, name: str) -> tuple[str, str]:
+    return request_of(version, name)
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,7 @@ class Exporter:
         flavour = self.flavour
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             for name in flavour.fixed:
-                method, path = request_of(flavour.version, name)
+                method, path = route(flavour.version, name)
                 add(rsps, method, BASE + path, load(flavour.version, name))
             for endpoint, (pattern, name) in flavour.bodies.items():
                 recording = load(flavour.version, name)
