@@ -348,7 +348,7 @@ FLAVOUR_CALLS: list[tuple[str, Callable[[Any], object]]] = [
 ]
 
 
-@settings(max_examples=80)
+@settings(max_examples=3 * settings.default.max_examples)  # cheap: no HTTP
 @given(st.sampled_from(FLAVOUR_CALLS), junk.flatmap(lambda value: encoded(value)) | st.binary(max_size=80))
 def test_flavours_raise_only_qbt_errors(call: tuple[str, Callable[[Any], object]], body: bytes) -> None:
     """At the flavour itself: a reply of the wrong shape is a QbtError, never anything else."""
