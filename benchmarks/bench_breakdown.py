@@ -49,6 +49,9 @@ class _Offline:
     def login_backoff_remaining(self) -> float:
         return 0.0
 
+    def login_suspended(self) -> dict[str, bool]:
+        return {"rejected": False, "banned": False}
+
 
 def run(torrents: int, repeat: int) -> None:
     config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)

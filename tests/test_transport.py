@@ -119,6 +119,27 @@ def test_the_deadline_cuts_a_drip_even_between_bodies_of_a_scrape() -> None:
     assert stats.get("logins", "ok") == 1 and stats.get("requests", "torrents", "timeout") == 1
 
 
+def test_logout_at_shutdown_is_bounded_by_the_request_timeout_however_the_reply_drips() -> None:
+    def login_then_drip(conn: socket.socket, server: TinyServer) -> None:
+        request = server.read_request(conn)
+        if request and request[1].startswith("/login"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: SID=a; path=/\r\nContent-Length: 3\r\n\r\nOk.")
+        elif request:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
+            drip(conn, server, b"." * 200)
+
+    with TinyServer(login_then_drip) as server:
+        client = make(server, Stats())
+        client.login(Deadline(10))
+        started = time.monotonic()
+        client.logout()  # no deadline given: the request timeout (2 s) bounds the whole exchange
+        elapsed = time.monotonic() - started
+        client.close()
+
+    assert elapsed < 2.0 + 3.0  # the old client read the 10 s drip to its end
+    assert not client.has_session()
+
+
 # --- defect 5: the size of one reply is capped, decoded ----------------------------------------
 BLOCK = b"x" * 65536
 
