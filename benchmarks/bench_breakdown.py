@@ -21,8 +21,8 @@ from prometheus_client.exposition import generate_latest
 
 from qbt_exporter.collector import Collector
 from qbt_exporter.exposition import AsRegistry, render_text
-from qbt_exporter.flavours.common import parse_torrents, parse_transfer
-from qbt_exporter.model import ServerInfo, Snapshot
+from qbt_exporter.qbittorrent.flavours.common import parse_torrents, parse_transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats

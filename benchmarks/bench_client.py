@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
+from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats
 

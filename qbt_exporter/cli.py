@@ -16,10 +16,10 @@ from dataclasses import replace
 from types import FrameType
 
 from qbt_exporter import __version__, logs
-from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.config import Config, ConfigError, parse
-from qbt_exporter.password import FixedPassword
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.password import FixedPassword
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp, Server, serve, tls_context

@@ -27,7 +27,7 @@ from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import CATALOGUE, MetricSpec, spec
-from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, Snapshot, Torrent, Transfer
+from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES, Snapshot, Torrent, Transfer
 from qbt_exporter.scraper import Scraper, ScrapeResult
 from qbt_exporter.stats import Stats
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from qbt_exporter import __version__
 from qbt_exporter.httpserver import Limits
-from qbt_exporter.password import (
+from qbt_exporter.qbittorrent.password import (
     FixedPassword,
     PasswordFile,
     PasswordSource,

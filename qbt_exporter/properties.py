@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qbt_exporter.model import BUSY_STATES, Torrent, TorrentProperties
+from qbt_exporter.qbittorrent.model import BUSY_STATES, Torrent, TorrentProperties
 
 REASONS: tuple[str, ...] = ("new", "changed", "busy", "aged")
 

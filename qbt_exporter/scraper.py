@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from qbt_exporter import flavours
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut, Unreachable
-from qbt_exporter.flavours.base import Flavour
-from qbt_exporter.model import ServerInfo, Snapshot, Torrent
 from qbt_exporter.properties import PropertiesCache
+from qbt_exporter.qbittorrent import flavours
+from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut, Unreachable
+from qbt_exporter.qbittorrent.flavours.base import Flavour
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent
 from qbt_exporter.stats import Stats
 
 if TYPE_CHECKING:
-    from qbt_exporter.client import Client
+    from qbt_exporter.qbittorrent.client import Client
 
 log = logging.getLogger(__name__)
 

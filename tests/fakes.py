@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import QbtError
-from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.errors import QbtError
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 
 
 @dataclass

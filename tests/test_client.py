@@ -19,9 +19,9 @@ import pytest
 import requests
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import (
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import (
     BackingOff,
     BadResponse,
     Banned,

@@ -2,9 +2,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.collector import Collector
-from qbt_exporter.errors import Unreachable
 from qbt_exporter.metrics import CATALOGUE
-from qbt_exporter.model import TORRENT_STATES, Transfer
+from qbt_exporter.qbittorrent.errors import Unreachable
+from qbt_exporter.qbittorrent.model import TORRENT_STATES, Transfer
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, FakeFlavour, torrent

@@ -6,7 +6,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from qbt_exporter.collector import Collector
 from qbt_exporter.exposition import AsRegistry, Family, render_text
 from qbt_exporter.metrics import CATALOGUE, spec
-from qbt_exporter.model import ServerInfo, Snapshot, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Transfer
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, torrent

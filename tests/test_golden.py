@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
+from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests.recording import RECORDINGS, add, load, request_of

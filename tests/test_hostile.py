@@ -22,7 +22,6 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.cli import build
-from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.config import parse
 from qbt_exporter.faults import (
@@ -34,6 +33,7 @@ from qbt_exporter.faults import (
     Replace,
     Reset,
 )
+from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.simulator import BAN_TEXT, Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats

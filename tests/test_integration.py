@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.model import BUSY_STATES
+from qbt_exporter.qbittorrent.model import BUSY_STATES
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.web import serve
 from tests.tools import promtool_check_metrics

@@ -4,7 +4,7 @@ import tracemalloc
 
 import pytest
 
-from qbt_exporter import jsonbody
+from qbt_exporter.qbittorrent import jsonbody
 
 NAMES = [
     "plain",

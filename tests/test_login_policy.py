@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import BackingOff, Banned, LoginRejected, QbtError
 from qbt_exporter.exposition import render_text
-from qbt_exporter.password import FixedPassword, PasswordFile
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, QbtError
+from qbt_exporter.qbittorrent.password import FixedPassword, PasswordFile
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats

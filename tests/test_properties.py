@@ -1,7 +1,7 @@
 import hashlib
 
-from qbt_exporter.model import TorrentProperties
 from qbt_exporter.properties import PropertiesCache, _refresh_age
+from qbt_exporter.qbittorrent.model import TorrentProperties
 from tests.fakes import torrent
 
 PROPS = TorrentProperties(wasted=1, seeding_seconds=2, connections=3)

@@ -35,10 +35,10 @@ from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from qbt_exporter import jsonbody
-from qbt_exporter.errors import QbtError
-from qbt_exporter.flavours.legacy import LegacyFlavour
-from qbt_exporter.flavours.v2 import V2Flavour
+from qbt_exporter.qbittorrent import jsonbody
+from qbt_exporter.qbittorrent.errors import QbtError
+from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
+from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
 from qbt_exporter.stats import Stats
 from tests.tools import promtool_check_metrics
 from tests.wire import FLAVOURS, LEGACY, V2, Flavour, Outcome, scrape
@@ -332,7 +332,7 @@ class _Replying:
         self.body = body
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        from qbt_exporter.errors import BadResponse
+        from qbt_exporter.qbittorrent.errors import BadResponse
 
         try:
             return None if not self.body.strip() else jsonbody.loads(self.body)

@@ -11,10 +11,10 @@ from urllib.parse import quote
 
 import pytest
 
-from qbt_exporter.client import DEFAULT_MAX_REPLY_SIZE
 from qbt_exporter.config import ConfigError, parse, parse_size
-from qbt_exporter.errors import BadResponse, TooLarge
-from qbt_exporter.replybody import CHUNK, read_capped
+from qbt_exporter.qbittorrent.client import DEFAULT_MAX_REPLY_SIZE
+from qbt_exporter.qbittorrent.errors import BadResponse, TooLarge
+from qbt_exporter.qbittorrent.replybody import CHUNK, read_capped
 from tests.recording import load
 
 
@@ -136,7 +136,7 @@ def test_a_bomb_is_inflated_no_further_than_the_cap() -> None:
 
     bomb = gzip.compress(bytes(50 * 2**20), compresslevel=9)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("qbt_exporter.replybody.zlib.decompressobj", Spy)
+        mp.setattr("qbt_exporter.qbittorrent.replybody.zlib.decompressobj", Spy)
         read, taken = reader(bomb)
         with pytest.raises(TooLarge):
             read_capped(

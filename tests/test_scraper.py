@@ -2,8 +2,8 @@ import threading
 import time
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import LoginRejected, NotFound, Unreachable
-from qbt_exporter.model import TorrentProperties
+from qbt_exporter.qbittorrent.errors import LoginRejected, NotFound, Unreachable
+from qbt_exporter.qbittorrent.model import TorrentProperties
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, FakeFlavour, torrent

@@ -18,11 +18,12 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from qbt_exporter import cli, redact
-from qbt_exporter.client import Client
+from qbt_exporter import cli
 from qbt_exporter.config import ConfigError, parse
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import QbtError
+from qbt_exporter.qbittorrent import redact
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import QbtError
 
 # A password whose raw, form-encoded and percent-encoded spellings all differ, long enough that a
 # 100-character quote of an echoed form would cut it in the middle.

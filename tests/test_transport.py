@@ -17,9 +17,9 @@ import zlib
 
 import pytest
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import BadResponse, TimedOut, TooLarge
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import BadResponse, TimedOut, TooLarge
 from qbt_exporter.stats import Stats
 from tests.test_client import TinyServer
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from qbt_exporter.cli import build, main
-from qbt_exporter.client import Client
 from qbt_exporter.config import ConfigError, parse
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import Unreachable
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import Unreachable
 from qbt_exporter.stats import Stats
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from qbt_exporter.watchdog import Exchange, Watchdog, watch
+from qbt_exporter.qbittorrent.watchdog import Exchange, Watchdog, watch
 
 
 class Clock:

@@ -15,10 +15,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import Unreachable
 from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import spec
-from qbt_exporter.model import Torrent, Transfer
+from qbt_exporter.qbittorrent.errors import Unreachable
+from qbt_exporter.qbittorrent.model import Torrent, Transfer
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.web import MAX_SCRAPE_TIMEOUT, scrape_budget
 from tests.fakes import FakeFlavour, torrent

@@ -17,10 +17,10 @@ import responses
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qbt_exporter.client import Client
 from qbt_exporter.collector import Collector
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks
+from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.scraper import Scraper, ScrapeResult
 from qbt_exporter.stats import Stats
 from tests.recording import Recording, add, request_of

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import requests
 from prometheus_client.samples import Sample
 
-from qbt_exporter.model import normalise_state
+from qbt_exporter.qbittorrent.model import normalise_state
 from tests.tools import QbtServer, find_tool, qbittorrent_server
 
 T = TypeVar("T")

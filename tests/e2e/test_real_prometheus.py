@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from qbt_exporter.model import TORRENT_STATES, normalise_state
+from qbt_exporter.qbittorrent.model import TORRENT_STATES, normalise_state
 from tests import dashboard_exprs
 from tests.e2e import harness
 from tests.e2e.harness import Exporter, Prometheus, PrometheusQueryError, TorrentWorld, scalar

@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 import requests
 
-from qbt_exporter.client import SAFE_FAILURES, Client
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.metrics import BY_NAME, CATALOGUE
-from qbt_exporter.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
+from qbt_exporter.qbittorrent.client import SAFE_FAILURES, Client
+from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests import tools

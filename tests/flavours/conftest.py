@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
+from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.stats import Stats
 from tests.flavours.helpers import BASE
 

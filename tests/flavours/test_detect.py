@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import BadResponse, Banned, HttpError, Unauthorized
-from qbt_exporter.flavours import detect
-from qbt_exporter.flavours.legacy import LegacyFlavour
-from qbt_exporter.flavours.v2 import V2Flavour
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import BadResponse, Banned, HttpError, Unauthorized
+from qbt_exporter.qbittorrent.flavours import detect
+from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
+from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
 from qbt_exporter.stats import Stats
 from tests.flavours.helpers import BASE, raw
 from tests.recording import add, load

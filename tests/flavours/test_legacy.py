@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import responses
 
-from qbt_exporter.client import Client
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import BadResponse
-from qbt_exporter.flavours.legacy import LegacyFlavour
-from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.qbittorrent.errors import BadResponse
+from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 from qbt_exporter.stats import Stats
 from tests.flavours.helpers import BASE, edited, invalid, raw
 from tests.recording import RECORDINGS, add, load

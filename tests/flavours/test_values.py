@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from qbt_exporter.flavours.common import normalise_tags, tracker_host, usable_hash
-from qbt_exporter.flavours.values import MAX_ETA, NEVER, Reader, parse_number
+from qbt_exporter.qbittorrent.flavours.common import normalise_tags, tracker_host, usable_hash
+from qbt_exporter.qbittorrent.flavours.values import MAX_ETA, NEVER, Reader, parse_number
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qbt_exporter.errors import NotFound
-from qbt_exporter.flavours.base import Flavour
-from qbt_exporter.flavours.common import (
+from qbt_exporter.qbittorrent.errors import NotFound
+from qbt_exporter.qbittorrent.flavours.base import Flavour
+from qbt_exporter.qbittorrent.flavours.common import (
     expect,
     parse_properties,
     parse_torrents,
     parse_transfer,
     version_text,
 )
-from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 
 if TYPE_CHECKING:
     from qbt_exporter.deadline import Deadline

@@ -10,7 +10,7 @@ may echo the password or the API key (a proxy's error page showing the request i
 
 from __future__ import annotations
 
-from qbt_exporter.redact import redact
+from qbt_exporter.qbittorrent.redact import redact
 
 
 class QbtError(Exception):

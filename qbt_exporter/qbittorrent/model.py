@@ -5,8 +5,8 @@ Every value is in base units (bytes, bytes per second, seconds, Unix seconds, ra
 ``"-"``, a field this version does not send, a value that did not parse). ``None`` is never turned
 into 0 downstream: an absent series is honest, a zero is a lie that ``rate()`` reads as a reset.
 
-Only the flavour modules (``qbt_exporter.flavours.*``) build these objects from wire JSON; everything
-after them reads only this module.
+Only the flavour modules (``qbt_exporter.qbittorrent.flavours.*``) build these objects from wire
+JSON; everything after them reads only this module.
 """
 
 from __future__ import annotations

@@ -40,9 +40,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from qbt_exporter import __version__, jsonbody, redact
+from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import (
+from qbt_exporter.qbittorrent import jsonbody, redact
+from qbt_exporter.qbittorrent.errors import (
     BackingOff,
     BadResponse,
     Banned,
@@ -54,10 +55,10 @@ from qbt_exporter.errors import (
     TimedOut,
     Unauthorized,
 )
-from qbt_exporter.password import PasswordSource, as_source, has_credentials
-from qbt_exporter.redact import quote_reply
+from qbt_exporter.qbittorrent.password import PasswordSource, as_source, has_credentials
+from qbt_exporter.qbittorrent.redact import quote_reply
+from qbt_exporter.qbittorrent.transport import Dropped, Transport
 from qbt_exporter.stats import Stats
-from qbt_exporter.transport import Dropped, Transport
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 
-from qbt_exporter import replybody, watchdog
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.errors import TimedOut, Unreachable
+from qbt_exporter.qbittorrent import replybody, watchdog
+from qbt_exporter.qbittorrent.errors import TimedOut, Unreachable
 
 # An error on a pooled connection the server had already closed: safe to send once more.
 _DROPPED = (

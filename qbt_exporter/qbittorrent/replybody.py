@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 
-from qbt_exporter.errors import BadResponse, TooLarge
+from qbt_exporter.qbittorrent.errors import BadResponse, TooLarge
 
 CHUNK = 1 << 16  # bytes asked of the socket at a time; the deadline is checked between pieces
 

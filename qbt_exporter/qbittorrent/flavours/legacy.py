@@ -11,19 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from qbt_exporter.flavours.base import Flavour
-from qbt_exporter.flavours.common import (
+from qbt_exporter.qbittorrent.flavours.base import Flavour
+from qbt_exporter.qbittorrent.flavours.common import (
     expect,
     parse_properties,
     parse_torrents,
     parse_transfer,
     version_text,
 )
-from qbt_exporter.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 
 if TYPE_CHECKING:
-    from qbt_exporter.client import Client
     from qbt_exporter.deadline import Deadline
+    from qbt_exporter.qbittorrent.client import Client
     from qbt_exporter.stats import Stats
 
 LAST_LABEL_API = 9  # 3.3.4; 3.3.5 (API 10) renamed label to category

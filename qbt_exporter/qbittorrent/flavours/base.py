@@ -1,8 +1,8 @@
 """What every API flavour offers the scraper.
 
 A flavour knows one WebUI dialect: its paths, its wire field names and their sentinels, and turns
-the replies into ``qbt_exporter.model`` objects. It gets its HTTP through ``Client`` and never
-touches prometheus_client. Nothing outside ``qbt_exporter.flavours`` knows a wire field name.
+the replies into ``qbt_exporter.qbittorrent.model`` objects. It gets its HTTP through ``Client`` and never
+touches prometheus_client. Nothing outside ``qbt_exporter.qbittorrent.flavours`` knows a wire field name.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from qbt_exporter.model import ApiKind, ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ApiKind, ServerInfo, Torrent, TorrentProperties, Transfer
 
 if TYPE_CHECKING:
-    from qbt_exporter.client import Client
     from qbt_exporter.deadline import Deadline
+    from qbt_exporter.qbittorrent.client import Client
     from qbt_exporter.stats import Stats
 
 

@@ -13,10 +13,16 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from qbt_exporter.errors import BadResponse, HttpError, Unauthorized
-from qbt_exporter.flavours.values import Reader
-from qbt_exporter.model import CONNECTION_STATUSES, Torrent, TorrentProperties, Transfer, normalise_state
-from qbt_exporter.redact import quote_reply
+from qbt_exporter.qbittorrent.errors import BadResponse, HttpError, Unauthorized
+from qbt_exporter.qbittorrent.flavours.values import Reader
+from qbt_exporter.qbittorrent.model import (
+    CONNECTION_STATUSES,
+    Torrent,
+    TorrentProperties,
+    Transfer,
+    normalise_state,
+)
+from qbt_exporter.qbittorrent.redact import quote_reply
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qbt_exporter.errors import BadResponse, HttpError, Unauthorized
-from qbt_exporter.flavours.base import Flavour
-from qbt_exporter.flavours.legacy import LegacyFlavour
-from qbt_exporter.flavours.v2 import V2Flavour
-from qbt_exporter.redact import quote_reply
+from qbt_exporter.qbittorrent.errors import BadResponse, HttpError, Unauthorized
+from qbt_exporter.qbittorrent.flavours.base import Flavour
+from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
+from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
+from qbt_exporter.qbittorrent.redact import quote_reply
 
 if TYPE_CHECKING:
-    from qbt_exporter.client import Client
     from qbt_exporter.deadline import Deadline
+    from qbt_exporter.qbittorrent.client import Client
     from qbt_exporter.stats import Stats
 
 __all__ = ["Flavour", "LegacyFlavour", "V2Flavour", "detect"]
