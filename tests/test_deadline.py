@@ -9,25 +9,18 @@ from __future__ import annotations
 import math
 
 from qbt_exporter.deadline import Deadline
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import FakeClock
 
 
 def test_remaining_counts_down_on_the_given_clock_and_stops_at_zero() -> None:
     clock = FakeClock()
     deadline = Deadline(10, clock=clock)
     assert deadline.remaining() == 10
-    clock.now += 2.5
+    clock.advance(2.5)
     assert deadline.remaining() == 7.5
-    clock.now += 7.5
+    clock.advance(7.5)
     assert deadline.remaining() == 0.0
-    clock.now += 100
+    clock.advance(100)
     assert deadline.remaining() == 0.0  # never negative: it becomes a request timeout
 
 
@@ -35,9 +28,9 @@ def test_expired_exactly_when_nothing_is_left() -> None:
     clock = FakeClock()
     deadline = Deadline(1, clock=clock)
     assert not deadline.expired()
-    clock.now += 0.999
+    clock.advance(0.999)
     assert not deadline.expired()
-    clock.now += 0.001
+    clock.advance(0.001)
     assert deadline.expired()
 
 
@@ -52,9 +45,9 @@ def test_cap_gives_the_smaller_of_timeout_and_what_is_left() -> None:
     deadline = Deadline(3, clock=clock)
     assert deadline.cap(10) == 3
     assert deadline.cap(1) == 1
-    clock.now += 2.5
+    clock.advance(2.5)
     assert deadline.cap(1) == 0.5
-    clock.now += 5
+    clock.advance(5)
     assert deadline.cap(1) == 0.0
 
 

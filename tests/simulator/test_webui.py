@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
-from qbt_exporter.simulator import STATES, Simulator
+from qbt_exporter.simulator import STATES, Simulator, webui
+from tests.clocks import FakeClock, fake_module_time
 from tests.simulator.wire import canonical, get, recording, same_shape
 
 
@@ -153,7 +153,11 @@ def test_properties_general_keys_and_consistency_with_the_list(sim: Simulator, c
     assert sim.requests_by_path["/query/propertiesGeneral"] == len(torrents)
 
 
-def test_unknown_hash_is_empty_then_braces_within_1_5_s(sim: Simulator, cookie: str) -> None:
+def test_unknown_hash_is_empty_then_braces_within_1_5_s(
+    sim: Simulator, cookie: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    fake_module_time(monkeypatch, clock, webui)
     unknown = "0" * 40
     same_shape(
         get(sim, f"/query/propertiesGeneral/{unknown}", {"Cookie": cookie}),
@@ -165,7 +169,7 @@ def test_unknown_hash_is_empty_then_braces_within_1_5_s(sim: Simulator, cookie: 
         get(sim, f"/query/propertiesGeneral/{upper}", {"Cookie": cookie}),
         "70-propertiesGeneral-uppercase-hash.http",
     )
-    time.sleep(1.6)
+    clock.advance(1.6)  # the one-slot cache holds for 1.5 s
     assert get(sim, f"/query/propertiesGeneral/{upper}", {"Cookie": cookie})[2] == b""
 
 

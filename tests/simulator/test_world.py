@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
-from qbt_exporter.simulator import Simulator, SimulatorConfig
+from qbt_exporter.simulator import Simulator, SimulatorConfig, world
 from qbt_exporter.simulator.world import World
+from tests.clocks import FakeClock, fake_module_time
 from tests.simulator.wire import LOGIN, closing_session, get, session_cookie
 
 
@@ -51,13 +51,15 @@ def test_names_exercise_escaping(cookie: str, sim: Simulator) -> None:
     }
 
 
-def test_counters_are_monotonic_over_time() -> None:
+def test_counters_are_monotonic_over_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    fake_module_time(monkeypatch, clock, world)
     config = SimulatorConfig(torrents=300, latency=False, churn=True, time_scale=120.0, seed=3)
     with Simulator(config) as sim, closing_session() as http:
         http.post(sim.url + "/login", data=LOGIN)
         before = {t["hash"]: t for t in http.get(sim.url + "/query/torrents").json()}
         info_before = http.get(sim.url + "/query/transferInfo").json()
-        time.sleep(1.0)  # two simulated minutes
+        clock.advance(1.0)  # two simulated minutes
         after = {t["hash"]: t for t in http.get(sim.url + "/query/torrents").json()}
         info_after = http.get(sim.url + "/query/transferInfo").json()
     common = before.keys() & after.keys()
@@ -93,20 +95,18 @@ def test_same_seed_same_torrents() -> None:
         ]
 
 
-def test_ten_thousand_torrents(record_property: pytest.RecordProperty) -> None:
-    started = time.perf_counter()
+def test_ten_thousand_torrents() -> None:
+    """The simulator holds and lists 10,000 torrents (churn may add or drop a few meanwhile).
+
+    How fast it does so is a figure, not a pass/fail: benchmarks/bench_simulator.py times
+    ``/query/torrents`` at 10,000 torrents. The 60 s read timeout only turns a hang into a failure.
+    """
     with Simulator(SimulatorConfig(torrents=10_000, latency=False)) as sim, closing_session() as http:
-        build = time.perf_counter() - started
-        http.post(sim.url + "/login", data=LOGIN)
-        started = time.perf_counter()
-        response = http.get(sim.url + "/query/torrents")
-        elapsed = time.perf_counter() - started
-        torrents = response.json()
-    record_property("build_seconds", round(build, 3))
-    record_property("torrents_seconds", round(elapsed, 3))
-    print(f"10,000 torrents: built in {build:.2f} s, /query/torrents answered in {elapsed:.2f} s")
+        http.post(sim.url + "/login", data=LOGIN, timeout=60)
+        torrents = http.get(sim.url + "/query/torrents", timeout=60).json()
+        assert sim.requests_by_path["/query/torrents"] == 1
     assert abs(len(torrents) - 10_000) <= 5
-    assert elapsed < 5.0 and build < 5.0
+    assert len({t["hash"] for t in torrents}) == len(torrents)
 
 
 def test_the_world_evolves_without_a_server() -> None:
