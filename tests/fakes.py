@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.errors import QbtError
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from tests.clocks import FakeClock
 
 
 @dataclass
@@ -26,14 +26,21 @@ class FakeClient:
 
 @dataclass
 class FakeFlavour:
-    """A flavour whose answers the test sets; counts calls like a server would."""
+    """A flavour whose answers the test sets; counts calls like a server would.
+
+    A property call "takes" ``property_delay`` seconds of ``clock`` (a fake clock the test also hands
+    to the scraper and the deadline), so budgets are exercised without sleeping. ``hold``, when set,
+    keeps the snapshot call waiting (after setting ``entered``) until the test sets it.
+    """
 
     torrents: list[Torrent] = field(default_factory=list)
     transfer: Transfer = field(default_factory=lambda: Transfer(connection_status="connected", dht_nodes=5))
     props: dict[str, TorrentProperties | None] = field(default_factory=dict)
     fail: QbtError | None = None
     property_delay: float = 0.0
-    snapshot_delay: float = 0.0
+    clock: FakeClock = field(default_factory=FakeClock)
+    hold: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
     snapshot_calls: int = 0
     property_calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,16 +52,16 @@ class FakeFlavour:
     def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
         with self.lock:
             self.snapshot_calls += 1
-        if self.snapshot_delay:
-            time.sleep(self.snapshot_delay)
+        self.entered.set()
+        if self.hold is not None:
+            assert self.hold.wait(30), "the test never released the snapshot call"
         if self.fail is not None:
             raise self.fail
         return self.transfer, list(self.torrents)
 
     def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
         self.property_calls.append(torrent_hash)
-        if self.property_delay:
-            time.sleep(self.property_delay)
+        self.clock.advance(self.property_delay)
         return self.props.get(torrent_hash, TorrentProperties(wasted=1, seeding_seconds=2, connections=3))
 
 

@@ -1,10 +1,9 @@
 import threading
-import time
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.errors import LoginRejected, NotFound, Unreachable
 from qbt_exporter.qbittorrent.model import TorrentProperties
-from qbt_exporter.scraper import Scraper
+from qbt_exporter.scraper import Scraper, ScrapeResult
 from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, FakeFlavour, torrent
 
@@ -23,6 +22,7 @@ class Detections:
 
 def make(flavour: FakeFlavour, **kwargs: object) -> tuple[Scraper, FakeClient, Detections, Stats]:
     client, stats, detect = FakeClient(), Stats(), Detections(flavour)
+    kwargs.setdefault("clock", flavour.clock)  # property calls take time on this clock, not by sleeping
     scraper = Scraper(client, stats, detect=detect, **kwargs)  # type: ignore[arg-type]
     return scraper, client, detect, stats
 
@@ -52,16 +52,17 @@ def test_vanished_torrent_is_dropped_from_the_output() -> None:
 def test_property_calls_stop_at_the_deadline_and_say_so() -> None:
     flavour = FakeFlavour(torrents=[torrent(n) for n in range(1, 51)], property_delay=0.01)
     scraper, *_ = make(flavour)
-    result = scraper.scrape(Deadline(0.1))
+    result = scraper.scrape(Deadline(0.1, flavour.clock))
     assert result.snapshot is not None and result.cut_short
     assert 0 < len(flavour.property_calls) < 50
+    assert 9 <= len(flavour.property_calls) <= 11  # 0.1 s of 10 ms calls (float rounding aside)
     assert result.properties_skipped == 50 - len(flavour.property_calls)
     # Torrents without properties yet are still exported, without the property-only values.
     assert len(result.snapshot.torrents) == 50
     assert sum(t.wasted is None for t in result.snapshot.torrents) == result.properties_skipped
     # The next scrapes pick up where this one stopped instead of starting over.
     for _ in range(20):
-        if not scraper.scrape(Deadline(0.1)).cut_short:
+        if not scraper.scrape(Deadline(0.1, flavour.clock)).cut_short:
             break
     assert sorted(flavour.property_calls) == sorted(t.hash for t in flavour.torrents)
 
@@ -105,15 +106,38 @@ def test_failure_is_logged_once_per_cause(caplog) -> None:  # type: ignore[no-un
     assert len(warnings) == 1 and "connection refused" in warnings[0].getMessage()
 
 
+class ArrivalDeadline(Deadline):
+    """A deadline that tells the test when a scrape has come to wait for the running one: joining
+    callers read remaining() once, just before they wait, so the test needs no sleep to know."""
+
+    def __init__(self, arrived: threading.Semaphore) -> None:
+        super().__init__(5)
+        self._arrived = arrived
+
+    def remaining(self) -> float:
+        self._arrived.release()
+        return super().remaining()
+
+
 def test_concurrent_scrapes_share_one_round_of_calls() -> None:
-    flavour = FakeFlavour(torrents=[torrent(1)], snapshot_delay=0.2)
+    flavour = FakeFlavour(torrents=[torrent(1)], hold=threading.Event())
     scraper, *_ = make(flavour, properties=False)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(scraper.scrape(Deadline(5)))) for _ in range(4)]
-    for thread in threads:
+    results: list[ScrapeResult] = []
+    leader = threading.Thread(target=lambda: results.append(scraper.scrape(Deadline(5))))
+    leader.start()
+    assert flavour.entered.wait(30)  # the first scrape is inside its list call
+    arrived = threading.Semaphore(0)
+    followers = [
+        threading.Thread(target=lambda: results.append(scraper.scrape(ArrivalDeadline(arrived))))
+        for _ in range(3)
+    ]
+    for thread in followers:
         thread.start()
-        time.sleep(0.01)
-    for thread in threads:
+    for _ in followers:
+        assert arrived.acquire(timeout=30)  # every follower is waiting for the running scrape
+    assert flavour.hold is not None
+    flavour.hold.set()
+    for thread in [leader, *followers]:
         thread.join()
     assert flavour.snapshot_calls == 1
     assert len(results) == 4 and all(r is results[0] for r in results)
@@ -135,8 +159,8 @@ def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_n
     assert len(flavour.property_calls) == 40 and first.properties_skipped == 0  # all new: no budget
     flavour.property_calls.clear()
     second = scraper.scrape(Deadline(10))
-    # REFRESH_MIN_SECONDS (0.2 s) of 10 ms calls: about 20 of the 40 busy torrents, then stop.
-    assert 10 <= len(flavour.property_calls) <= 25
+    # REFRESH_MIN_SECONDS (0.2 s) of 10 ms calls: 20 of the 40 busy torrents (float rounding aside).
+    assert 20 <= len(flavour.property_calls) <= 21
     assert second.properties_skipped == 40 - len(flavour.property_calls)
     assert not second.cut_short  # the budget is not the deadline
     refreshed_first = set(flavour.property_calls)
