@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.counters import invalid_values
 from tests.tools import promtool_check_metrics
 from tests.wire import LEGACY, V2, Exporter, Flavour, Outcome, scrape
 
@@ -65,7 +66,7 @@ def series_count(outcome: Outcome, name: str) -> int:
 
 
 def invalid(outcome: Outcome, endpoint: str) -> float:
-    return outcome.stats.get("invalid_values", endpoint)
+    return invalid_values(outcome.stats, endpoint)
 
 
 _RECORDED: dict[str, Outcome] = {}

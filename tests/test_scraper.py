@@ -5,6 +5,7 @@ from qbt_exporter.qbittorrent.errors import LoginRejected, NotFound, Unreachable
 from qbt_exporter.qbittorrent.model import TorrentProperties
 from qbt_exporter.scraper import Scraper, ScrapeResult
 from qbt_exporter.stats import Stats
+from tests.counters import counter
 from tests.fakes import FakeClient, FakeFlavour, torrent
 
 
@@ -34,7 +35,7 @@ def test_snapshot_is_completed_from_properties() -> None:
     assert result.snapshot is not None and not result.cut_short
     assert result.snapshot.server.version == "v4.0.4"
     assert [(t.wasted, t.seeding_seconds, t.connections) for t in result.snapshot.torrents] == [(1, 2, 3)] * 2
-    assert stats.get("properties_refreshes", "new") == 2
+    assert counter(stats, "qbittorrent_exporter_torrent_properties_refreshes_total", reason="new") == 2
     # The second scrape needs no properties and no new detection.
     scraper.scrape(Deadline(5))
     assert len(flavour.property_calls) == 2 and detect.calls == 1

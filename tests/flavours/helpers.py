@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from qbt_exporter.stats import Stats
+from tests.counters import invalid_values
 from tests.recording import Recording
 
 BASE = "http://qbt.test:8080"
@@ -38,4 +39,4 @@ def raw(recording: Recording, body: bytes, status: int | None = None) -> Recordi
 
 
 def invalid(stats: Stats, endpoint: str) -> float:
-    return stats.get("invalid_values", endpoint)
+    return invalid_values(stats, endpoint)

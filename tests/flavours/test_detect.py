@@ -12,6 +12,7 @@ from qbt_exporter.qbittorrent.flavours import detect
 from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
 from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
 from qbt_exporter.stats import Stats
+from tests.counters import requests
 from tests.flavours.helpers import BASE, raw
 from tests.recording import add, load
 
@@ -29,7 +30,7 @@ def test_legacy_4_0_4(rsps: responses.RequestsMock, client: Client, stats: Stats
     assert flavour.api_version == "17"
     assert (client.login_path, client.logout_path) == ("/login", "/logout")
     assert len(rsps.calls) == 1 and not client.has_session()  # one public request, no login
-    assert stats.get("requests", "version_api", "ok") == 1
+    assert requests(stats, "version_api", "ok") == 1
 
 
 def test_v2_4_5_2_answers_404(
