@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from qbt_exporter.model import (
+from qbt_exporter.qbittorrent.model import (
     BUSY_STATES,
     PROPERTY_FIELDS,
     TORRENT_STATES,
