@@ -53,17 +53,10 @@ from benchmarks.common import (
     timed_scrape,
     verdict,
 )
-from tests.e2e.harness import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
-    CLOSED_ANNOUNCE_URL,
-    Exporter,
-    ManagedProcess,
-    QBittorrent,
-    TorrentSpec,
-    add_mix,
-    free_port,
-)
+from harness.exporter import Exporter
+from harness.processes import ManagedProcess, free_port
+from harness.qbittorrent import ADMIN_PASSWORD, ADMIN_USER, QBittorrent, add_mix
+from harness.torrents import CLOSED_ANNOUNCE_URL, TorrentSpec
 
 PEER_PACKAGE = "prometheus-qbittorrent-exporter"
 PEER_VERSION = "1.7.0"

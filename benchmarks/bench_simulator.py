@@ -60,7 +60,8 @@ from benchmarks.common import (
     timed_scrape,
     verdict,
 )
-from tests.e2e.harness import REPO_ROOT, Exporter, ManagedProcess, free_port
+from harness.exporter import Exporter
+from harness.processes import REPO_ROOT, ManagedProcess, free_port
 
 USERNAME = "admin"
 PASSWORD = "adminadmin"  # the simulator's default login

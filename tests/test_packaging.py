@@ -6,9 +6,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from setuptools import find_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -87,10 +89,23 @@ def test_the_files_the_dockerfile_copies_make_a_working_install(tmp_path: Path) 
     )
 
 
-@pytest.mark.parametrize("path", ["qbt_exporter", "tests"])
+@pytest.mark.parametrize("path", ["qbt_exporter", "tests", "harness", "benchmarks"])
 def test_ruff_is_clean(path: str) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     check = subprocess.run([*ruff, "check", str(ROOT / path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     fmt = subprocess.run([*ruff, "format", "--check", str(ROOT / path)], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_only_the_exporter_is_packaged() -> None:
+    """The wheel holds qbt_exporter and its subpackages (qbittorrent, simulator, ...) and nothing of
+    the test suite, the shared test/benchmark harness or the benchmarks, which would otherwise land
+    in site-packages as top-level "tests", "harness" and "benchmarks" packages."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packaged = set(find_packages(where=str(ROOT), **config))
+    assert packaged and all(name.split(".")[0] == "qbt_exporter" for name in packaged), packaged
+    subpackages = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "qbt_exporter").rglob("__init__.py")
+    }
+    assert packaged == subpackages

@@ -2,9 +2,9 @@
 
 Every test that talks to qBittorrent runs once per server (``qbt_server``): this machine's own
 qbittorrent-nox ("system") and the other Debian release's, from a chroot ("chroot"), so a 4.x and
-a 5.x are both proved (see tests/tools.py for how the chroot is found). The tests expect what each
+a 5.x are both proved (see harness/servers.py for how the chroot is found). The tests expect what each
 server reports about itself (app/version, app/webapiVersion) and its flavour's documented
-differences (``harness.ServerTraits``), never a pinned version.
+differences (``ServerTraits``), never a pinned version.
 
 Starting qBittorrent, adding torrents and waiting for their states costs several seconds, so the
 watched qBittorrent, its peer, the fake tracker and the exporter in front of them are shared by
@@ -24,20 +24,20 @@ from pathlib import Path
 
 import pytest
 
+from harness.exporter import Exporter
+from harness.processes import ManagedProcess
+from harness.qbittorrent import (
+    ADMIN_PASSWORD,
+    QBittorrent,
+)
+from harness.servers import SERVER_KEYS, QbtServer
 from tests import tools
 from tests.e2e import harness
-from tests.e2e.harness import (
-    PROMETHEUS,
-    PROMTOOL,
-    Exporter,
-    ManagedProcess,
-    QBittorrent,
-    TorrentWorld,
-)
-from tests.tools import QbtServer, require_server, require_tool
+from tests.e2e.harness import PROMETHEUS, PROMTOOL, TorrentWorld
+from tests.tools import require_server, require_tool
 
 
-@pytest.fixture(scope="session", params=tools.SERVER_KEYS)
+@pytest.fixture(scope="session", params=SERVER_KEYS)
 def qbt_server(request: pytest.FixtureRequest) -> QbtServer:
     """One of the real qbittorrent-nox servers; each test using it runs once per server."""
     return require_server(request.param)
@@ -104,7 +104,7 @@ def start_exporter(tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
     """A factory for exporters of the test's own; every one it made is stopped afterwards."""
     made: list[Exporter] = []
 
-    def start(url: str, password: str = harness.ADMIN_PASSWORD, name: str = "exporter-scratch") -> Exporter:
+    def start(url: str, password: str = ADMIN_PASSWORD, name: str = "exporter-scratch") -> Exporter:
         instance = Exporter(tmp_path / name, url, password=password, name=name)
         made.append(instance)
         instance.start()
@@ -157,7 +157,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     A run that skipped one server (locally, without the chroot) says so here, next to the reason,
     instead of leaving it to be noticed among the skips.
     """
-    counts: dict[str, Counter[str]] = {key: Counter() for key in tools.SERVER_KEYS}
+    counts: dict[str, Counter[str]] = {key: Counter() for key in SERVER_KEYS}
     for outcome in ("passed", "failed", "skipped", "error"):
         for report in terminalreporter.stats.get(outcome, []):
             server = dict(getattr(report, "user_properties", ())).get("qbt_server")

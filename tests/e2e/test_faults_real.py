@@ -8,10 +8,13 @@ from contextlib import contextmanager
 
 import pytest
 
+from harness.qbittorrent import (
+    ADMIN_PASSWORD,
+)
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
 from qbt_exporter.faults import FaultProxy, Hang
-from tests.e2e.harness import ADMIN_PASSWORD, TorrentWorld
+from tests.e2e.harness import TorrentWorld
 from tests.test_hostile import Exporter, down, healthy, running
 
 pytestmark = pytest.mark.e2e

@@ -22,15 +22,17 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.exporter import Exporter
+from harness.processes import REPO_ROOT
+from harness.servers import QbtServer
 from qbt_exporter.qbittorrent.model import TORRENT_STATES, normalise_state
 from tests import dashboard_exprs
 from tests.e2e import harness
-from tests.e2e.harness import Exporter, Prometheus, PrometheusQueryError, TorrentWorld, scalar
-from tests.tools import QbtServer
+from tests.e2e.harness import Prometheus, PrometheusQueryError, TorrentWorld, scalar
 
 pytestmark = pytest.mark.e2e
 
-ALERTS_FILE = harness.REPO_ROOT / "prometheus" / "alerts.yml"
+ALERTS_FILE = REPO_ROOT / "prometheus" / "alerts.yml"
 
 # Grafana variables -> values for this short-lived Prometheus (2 s scrapes): every selector of every
 # instance, and windows that hold enough samples after a few seconds.

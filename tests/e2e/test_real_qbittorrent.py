@@ -2,7 +2,7 @@
 
 Every test here runs once per server (conftest.py ``qbt_server``: this Debian's own qbittorrent-nox
 and the other release's, so a 4.x and a 5.x). What a test expects comes from what that server says
-about itself and from its flavour's documented differences (``harness.ServerTraits``), never from
+about itself and from its flavour's documented differences (``ServerTraits``), never from
 a version string written into the test.
 
 Issue: "/api/v2 with the same metrics, proved against a real qBittorrent". The torrents are made by
@@ -32,27 +32,27 @@ from typing import Any
 import pytest
 import requests
 
+from harness import servers
+from harness.exporter import Exporter
+from harness.processes import wait_until
+from harness.qbittorrent import (
+    ADMIN_USER,
+    QBittorrent,
+    ServerTraits,
+    outbound_attempts,
+    tracker_host,
+)
+from harness.servers import QbtServer
+from harness.torrents import PASSKEY
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.metrics import BY_NAME, CATALOGUE
 from qbt_exporter.qbittorrent.client import SAFE_FAILURES, Client
 from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
-from tests import tools
 from tests.counters import logins, series
 from tests.e2e import harness
-from tests.e2e.harness import (
-    PASSKEY,
-    TRICKY_NAME,
-    Exporter,
-    Exposition,
-    QBittorrent,
-    TorrentWorld,
-    parse_exposition,
-    tracker_host,
-    wait_until,
-)
-from tests.tools import QbtServer
+from tests.e2e.harness import TRICKY_NAME, Exposition, TorrentWorld, parse_exposition
 
 pytestmark = pytest.mark.e2e
 
@@ -262,7 +262,7 @@ def test_flavour_differences_are_what_the_server_shows(world: TorrentWorld, expo
     fields = set(info[hashes["seeding"]])
     assert traits.list_additions <= fields, sorted(traits.list_additions - fields)
     if not traits.stopped_words:
-        assert not fields & harness.ServerTraits.LIST_FIELDS_5_0, sorted(fields)
+        assert not fields & ServerTraits.LIST_FIELDS_5_0, sorted(fields)
     scraped = parse_exposition(exporter.scrape().text)
     state_of = {s.labels["hash"]: s.labels["state"] for s in scraped.named("qbittorrent_torrent_state")}
     assert state_of[hashes["paused_up"]] == "stoppedUP" and state_of[hashes["paused_dl"]] == "stoppedDL"
@@ -282,7 +282,7 @@ def test_qbittorrent_stays_on_loopback(world: TorrentWorld) -> None:
         assert qbt is not None
         log = qbt.own_log_text()
         assert "started" in log and f"IP: 127.0.0.1, port: {qbt.web_port}" in log, log[-2000:]
-        assert harness.outbound_attempts(log) == [], qbt.own_log
+        assert outbound_attempts(log) == [], qbt.own_log
         prefs = qbt.api.preferences()
         assert prefs["resolve_peer_countries"] is False
         assert [prefs[k] for k in ("dht", "pex", "lsd", "upnp")] == [False] * 4
@@ -302,7 +302,7 @@ def mount_points(mountinfo: str) -> set[str]:
 def test_chroot_mounts_live_only_in_the_servers_namespace(world: TorrentWorld, qbt_server: QbtServer) -> None:
     """The chroot server's /tmp, /dev and /proc mounts exist in its own mount namespace only, so
     they end with it and the host's mount table never holds one, however the suite ends."""
-    chroot = tools.chroot_dir()
+    chroot = servers.chroot_dir()
     host = mount_points(Path("/proc/self/mountinfo").read_text())
     if chroot is not None:
         assert not {p for p in host if p.startswith(f"{chroot}/")}, "a chroot mount in the host namespace"
@@ -312,7 +312,7 @@ def test_chroot_mounts_live_only_in_the_servers_namespace(world: TorrentWorld, q
         assert os.readlink(proc / "ns" / "mnt") != os.readlink("/proc/self/ns/mnt")
         # as the server sees them: relative to its root, the chroot
         own = mount_points((proc / "mountinfo").read_text())
-        assert {*tools.SHARED_DIRS, "/proc"} <= own, sorted(own)
+        assert {*servers.SHARED_DIRS, "/proc"} <= own, sorted(own)
 
 
 def test_outbound_attempts_reads_the_real_warnings() -> None:
@@ -323,7 +323,7 @@ def test_outbound_attempts_reads_the_real_warnings() -> None:
         "(I) 2026-12-01T13:42:09 - Distributed Hash Table (DHT) support: OFF\n"
         "(I) 2026-12-01T13:42:09 - Encryption support: ON\n"
     )
-    assert harness.outbound_attempts(loopback) == []
+    assert outbound_attempts(loopback) == []
     bad = [
         "(W) 2026-12-01T13:30:01 - Couldn't download IP geolocation database file. "
         "Reason: The remote host name was not found",
@@ -332,7 +332,7 @@ def test_outbound_attempts_reads_the_real_warnings() -> None:
         "(I) 2026-12-01T13:41:52 - Distributed Hash Table (DHT) support: ON",
         "(I) 2026-12-01T13:41:52 - UPnP / NAT-PMP support: ON",
     ]
-    assert harness.outbound_attempts(loopback + "\n".join(bad)) == bad
+    assert outbound_attempts(loopback + "\n".join(bad)) == bad
 
 
 def test_every_applicable_catalogue_metric_is_present(scrape: Exposition, world: TorrentWorld) -> None:
@@ -668,7 +668,7 @@ def test_wrong_password_never_gets_the_exporter_banned(scratch_qbittorrent: QBit
     stats = Stats()
     client = Client(
         qbt.url,
-        harness.ADMIN_USER,
+        ADMIN_USER,
         secret,
         timeout=5.0,
         stats=stats,

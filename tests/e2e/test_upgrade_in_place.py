@@ -10,9 +10,13 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.exporter import Exporter
+from harness.qbittorrent import (
+    ADMIN_PASSWORD,
+    QBittorrent,
+)
 from qbt_exporter.simulator import Simulator, SimulatorConfig
-from tests.e2e import harness
-from tests.e2e.harness import Exporter, QBittorrent, parse_exposition
+from tests.e2e.harness import parse_exposition
 
 
 @pytest.mark.e2e
@@ -21,7 +25,7 @@ def test_legacy_then_v2_on_the_same_url(
 ) -> None:
     qbt = new_qbittorrent("upgraded")  # not started: its port is free
     sim = Simulator(
-        SimulatorConfig(torrents=5, latency=False, churn=False, password=harness.ADMIN_PASSWORD),
+        SimulatorConfig(torrents=5, latency=False, churn=False, password=ADMIN_PASSWORD),
         port=qbt.web_port,
     )
     sim.start()
