@@ -45,3 +45,8 @@ def logins(stats: Stats, outcome: str) -> float:
 def invalid_values(stats: Stats, endpoint: str) -> float:
     """qbittorrent_exporter_invalid_values_total{endpoint}."""
     return counter(stats, "qbittorrent_exporter_invalid_values_total", endpoint=endpoint)
+
+
+def all_requests(stats: Stats) -> dict[tuple[str, ...], float]:
+    """Every qbittorrent_exporter_requests_total series: {(endpoint, outcome): count}."""
+    return series(stats, "qbittorrent_exporter_requests_total")

@@ -21,7 +21,10 @@ def _free_port() -> int:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    for _ in range(100):
+    """Poll a real child process until it serves: real time cannot be faked across a process. The
+    60 s is a hang-guard (a loaded machine may take seconds to start Python); polling ends at once."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
         try:
             if requests.get(url + "/healthz", timeout=1).status_code == 200:

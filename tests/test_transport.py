@@ -21,10 +21,14 @@ from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.errors import BadResponse, TimedOut, TooLarge
 from qbt_exporter.stats import Stats
+from tests import counters
 from tests.test_client import TinyServer
 
 DRIP = 0.05  # seconds between two bytes: far below the 2 s socket timeout, so only the deadline can cut
 BUDGET = 1.0
+# A hang-guard, not a speed check: every drip below lasts 60 s (1,200 bytes), so a client that read
+# on to the end, or for ever, fails; one cut at its deadline passes however loaded the machine is.
+HANG_GUARD = 20.0
 MIB = 1 << 20
 
 
@@ -55,17 +59,17 @@ def timed_public_get(client: Client, deadline: Deadline) -> tuple[type[BaseExcep
 
 # --- defect 3: the whole exchange ends by the deadline ------------------------------------------
 def dripping_body(conn: socket.socket, server: TinyServer) -> None:
-    """The reported case: a small body at one byte per tick (here 200 bytes: 10 s in all)."""
+    """The reported case: a small body at one byte per tick (here 1,200 bytes: 60 s in all)."""
     if server.read_request(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
-        drip(conn, server, b"7" * 200)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1200\r\n\r\n")
+        drip(conn, server, b"7" * 1200)
 
 
 def dripping_headers(conn: socket.socket, server: TinyServer) -> None:
     """The status line, then a header line that never ends."""
     if server.read_request(conn):
         conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-        drip(conn, server, b"a" * 1000)
+        drip(conn, server, b"a" * 1200)
 
 
 def endless_chunked(conn: socket.socket, server: TinyServer) -> None:
@@ -80,7 +84,7 @@ def dripping_no_length(conn: socket.socket, server: TinyServer) -> None:
     """No Content-Length: the body ends when the server closes, so a cut socket looks like its end."""
     if server.read_request(conn):
         conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
-        drip(conn, server, b"[" * 1000)
+        drip(conn, server, b"[" * 1200)
 
 
 @pytest.mark.parametrize("handler", [dripping_body, dripping_headers, endless_chunked, dripping_no_length])
@@ -91,8 +95,8 @@ def test_a_dripping_or_endless_reply_costs_at_most_the_budget(handler: object) -
         assert server.accepted == 1  # a timeout is never sent again
 
     assert error is TimedOut
-    assert elapsed < BUDGET + 3.0  # the old client read on for 10 s, or for ever
-    assert list(stats.items("requests")) == [(("version_api", "timeout"), 1)]
+    assert elapsed < HANG_GUARD  # the old client read on for 60 s, or for ever
+    assert counters.all_requests(stats) == {("version_api", "timeout"): 1}
 
 
 def test_the_deadline_cuts_a_drip_even_between_bodies_of_a_scrape() -> None:
@@ -103,8 +107,8 @@ def test_the_deadline_cuts_a_drip_even_between_bodies_of_a_scrape() -> None:
         if request and request[1].startswith("/login"):
             conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: SID=a; path=/\r\nContent-Length: 3\r\n\r\nOk.")
         elif request:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
-            drip(conn, server, b"1" * 200)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1200\r\n\r\n")
+            drip(conn, server, b"1" * 1200)
 
     with TinyServer(fast_then_drip) as server:
         stats = Stats()
@@ -115,8 +119,8 @@ def test_the_deadline_cuts_a_drip_even_between_bodies_of_a_scrape() -> None:
         elapsed = time.monotonic() - started
         client.close()
 
-    assert elapsed < BUDGET + 3.0
-    assert stats.get("logins", "ok") == 1 and stats.get("requests", "torrents", "timeout") == 1
+    assert elapsed < HANG_GUARD
+    assert counters.logins(stats, "ok") == 1 and counters.requests(stats, "torrents", "timeout") == 1
 
 
 def test_logout_at_shutdown_is_bounded_by_the_request_timeout_however_the_reply_drips() -> None:
@@ -125,8 +129,8 @@ def test_logout_at_shutdown_is_bounded_by_the_request_timeout_however_the_reply_
         if request and request[1].startswith("/login"):
             conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: SID=a; path=/\r\nContent-Length: 3\r\n\r\nOk.")
         elif request:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
-            drip(conn, server, b"." * 200)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1200\r\n\r\n")
+            drip(conn, server, b"." * 1200)
 
     with TinyServer(login_then_drip) as server:
         client = make(server, Stats())
@@ -136,7 +140,7 @@ def test_logout_at_shutdown_is_bounded_by_the_request_timeout_however_the_reply_
         elapsed = time.monotonic() - started
         client.close()
 
-    assert elapsed < 2.0 + 3.0  # the old client read the 10 s drip to its end
+    assert elapsed < HANG_GUARD  # the old client read the 60 s drip to its end
     assert not client.has_session()
 
 
@@ -196,7 +200,7 @@ def test_a_reply_over_the_cap_fails_cleanly_holding_no_more_than_the_cap(handler
 
     assert isinstance(error, TooLarge) and "max-reply-size" in str(error)
     assert peak < 6 * MIB  # the old client held all of it: 20 MB plain, 100 MB inflated
-    assert list(stats.items("requests")) == [(("torrents", "too_large"), 1)]
+    assert counters.all_requests(stats) == {("torrents", "too_large"): 1}
 
 
 def test_after_a_reply_over_the_cap_the_connection_is_not_reused() -> None:
@@ -225,11 +229,10 @@ def test_a_content_length_over_the_cap_fails_before_reading() -> None:
     with TinyServer(announce) as server:
         stats = Stats()
         client = make(server, stats, max_reply_size=MIB)
-        error, elapsed = timed_public_get(client, Deadline(30))
+        error, _ = timed_public_get(client, Deadline(30))
 
-    assert error is TooLarge
-    assert elapsed < 10  # the old client waited for the 60 MB until its read timeout
-    assert stats.get("requests", "version_api", "too_large") == 1
+    assert error is TooLarge  # from the header: the old client waited for the 60 MB until it timed out
+    assert counters.requests(stats, "version_api", "too_large") == 1
 
 
 def test_gzip_and_deflate_replies_under_the_cap_are_decoded() -> None:
@@ -264,4 +267,4 @@ def test_a_coding_we_did_not_ask_for_is_a_bad_response() -> None:
         error, _ = timed_public_get(make(server, stats), Deadline(10))
 
     assert error is BadResponse
-    assert stats.get("requests", "version_api", "bad_response") == 1
+    assert counters.requests(stats, "version_api", "bad_response") == 1
