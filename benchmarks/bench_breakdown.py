@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from prometheus_client.exposition import generate_latest
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, render_text
 from qbt_exporter.qbittorrent.flavours.common import parse_torrents, parse_transfer
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
@@ -35,22 +35,6 @@ def median_seconds(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
         result = work()
         times.append(time.perf_counter() - started)
     return statistics.median(times), result
-
-
-class _Offline:
-    """What the collector asks of a scraper and its client, without any qBittorrent behind it."""
-
-    fetch_properties = True
-
-    @property
-    def client(self) -> _Offline:
-        return self
-
-    def login_backoff_remaining(self) -> float:
-        return 0.0
-
-    def login_suspended(self) -> dict[str, bool]:
-        return {"rejected": False, "banned": False}
 
 
 def run(torrents: int, repeat: int) -> None:
@@ -69,8 +53,8 @@ def run(torrents: int, repeat: int) -> None:
     transfer, _ = parse_transfer(json.loads(transfer_body))
     snapshot = Snapshot(ServerInfo("v4.0.4", "legacy", "17"), transfer, parsed)
     stats = Stats()
-    collector = Collector(_Offline(), stats)  # type: ignore[arg-type]
-    build, families = median_seconds(lambda: collector.families(ScrapeResult(snapshot)), repeat)
+    collectors = Collectors(None, stats)  # type: ignore[arg-type]  # families() never scrapes
+    build, families = median_seconds(lambda: collectors.families(ScrapeResult(snapshot)), repeat)
     fast, text = median_seconds(lambda: render_text(families), repeat)
     registry = AsRegistry(families)
     slow, reference = median_seconds(lambda: generate_latest(registry), repeat)  # type: ignore[arg-type]

@@ -402,7 +402,7 @@ class Bench:
             time.sleep(self.interval)
             tracemalloc.start()
             collect_start = tracemalloc.get_traced_memory()[0]
-            families = exporter.app.collector.collect_within(Deadline(STEADY_TIMEOUT - 0.5))
+            families = exporter.app.collectors.collect_within(Deadline(STEADY_TIMEOUT - 0.5))
             kept, collect_peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
             body = render_text(families)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from types import FrameType
 
 from qbt_exporter import __version__, logs
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import Config, ConfigError, parse
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.password import FixedPassword
@@ -50,11 +50,11 @@ def build(config: Config) -> tuple[Client, ExporterApp]:
     scraper = Scraper(
         client,
         stats,
-        properties=config.collect_torrents and config.collect_properties,
+        properties="torrent_properties" in config.collectors,
         properties_max_age=config.properties_max_age,
     )
-    collector = Collector(scraper, stats, per_torrent=config.collect_torrents)
-    app = ExporterApp(collector, telemetry_path=config.telemetry_path, timeout_offset=config.timeout_offset)
+    collectors = Collectors(scraper, stats, names=config.collectors, process_metrics=config.exporter_metrics)
+    app = ExporterApp(collectors, telemetry_path=config.telemetry_path, timeout_offset=config.timeout_offset)
     return client, app
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from qbt_exporter import __version__
+from qbt_exporter.collectors import registry as collector_registry
 from qbt_exporter.httpserver import Limits
 from qbt_exporter.qbittorrent.password import (
     FixedPassword,
@@ -52,8 +53,8 @@ class Config:
     web_limits: Limits
     log_level: str
     log_format: str
-    collect_torrents: bool
-    collect_properties: bool
+    collectors: frozenset[str]  # the names of the collectors that run (collectors/registry.py)
+    exporter_metrics: bool  # the process's own process_* and python_* metrics
     properties_max_age: float
     demo: bool
 
@@ -214,13 +215,19 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
 )
 
 # (flag without the --, environment variable, default, help) for on/off switches.
+# The collectors' switches come from their registry, so that adding a collector adds its flag.
+_COLLECTOR_SWITCHES = tuple(
+    (entry.switch, entry.env, True, entry.help)
+    for entry in collector_registry.ENTRIES
+    if entry.switch is not None and entry.env is not None
+)
 _SWITCHES: tuple[tuple[str, str, bool, str], ...] = (
-    ("collector.torrents", "QBT_EXPORTER_COLLECTOR_TORRENTS", True, "per-torrent series"),
+    *_COLLECTOR_SWITCHES,
     (
-        "collector.torrent-properties",
-        "QBT_EXPORTER_COLLECTOR_TORRENT_PROPERTIES",
-        True,
-        "per-torrent properties calls (wasted bytes, seeding time, connections on older versions)",
+        "web.disable-exporter-metrics",
+        "QBT_EXPORTER_WEB_DISABLE_EXPORTER_METRICS",
+        False,
+        "leave out the exporter process's own metrics (process_*, python_*); qbittorrent_exporter_* stay",
     ),
     (
         "qbittorrent.tls-insecure-skip-verify",
@@ -416,8 +423,10 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         web_limits=limits,
         log_level=level,
         log_format=log_format,
-        collect_torrents=switch("collector.torrents"),
-        collect_properties=switch("collector.torrent-properties"),
+        collectors=collector_registry.enabled(
+            entry.name for entry in collector_registry.ENTRIES if entry.switch and not switch(entry.switch)
+        ),
+        exporter_metrics=not switch("web.disable-exporter-metrics"),
         properties_max_age=duration("--torrents.properties-max-age"),
         demo=switch("demo"),
     )

@@ -11,6 +11,7 @@ family and its own encoder does the work.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 from prometheus_client.core import Metric
@@ -28,7 +29,7 @@ def _escape(value: str) -> str:
 
 
 class Family:
-    """One metric family for one scrape; ``add(*label_values, value)`` appends a sample."""
+    """One metric family for one scrape; ``add(value, label=...)`` appends a sample."""
 
     __slots__ = ("_added", "rows", "spec")
 
@@ -39,8 +40,26 @@ class Family:
         self._added: list[tuple[object, ...]] = []
         self.rows: Iterable[tuple[object, ...]] = self._added if rows is None else rows
 
-    def add(self, *row: object) -> None:
-        self._added.append(row)
+    def add(self, value: float, /, **labels: object) -> None:
+        """One sample; labels by name, so that a reordered catalogue row cannot swap two labels."""
+        self._added.append((*self._order(labels), value))
+
+    def add_each(self, items: Iterable[object], value: float, /, **attributes: str) -> None:
+        """One sample per item, each label read from the item attribute named for it
+        (``hash="hash"``). One C-level getter per item: this runs for every torrent."""
+        names = self._order(attributes)
+        if len(names) == 1:
+            single = operator.attrgetter(*names)
+            self._added.extend((single(item), value) for item in items)
+        else:
+            several = operator.attrgetter(*names)
+            self._added.extend((*several(item), value) for item in items)
+
+    def _order(self, labels: dict[str, object]) -> list[object]:
+        """``labels`` in the order of the catalogue row; a missing or unknown name is a bug."""
+        if len(labels) != len(self.spec.labels) or not all(name in labels for name in self.spec.labels):
+            raise ValueError(f"{self.spec.name} takes labels {self.spec.labels}, got {tuple(labels)}")
+        return [labels[name] for name in self.spec.labels]
 
     @property
     def base_name(self) -> str:

@@ -1,14 +1,14 @@
 """The metric catalogue: every metric this exporter can emit, written once.
 
-The collector builds its families from this table, the README's metric table is generated from it
-(``python -m qbt_exporter.metrics``), and the dashboard and alert tests check every metric name they
-use against it. To add a metric: add a row here, add the model field it reads, fill that field in
-the flavours, run the README generator.
+The collectors (``collectors/``) build their families from this table, the README's metric table
+is generated from it (``python -m qbt_exporter.metrics``), and the dashboard and alert tests check
+every metric name they use against it. To add a metric: add a row here, add the model field it
+reads, fill that field in the flavours, declare it in its collector, run the README generator.
 
 Rows with a ``read`` function are plain value metrics: the collector applies ``read`` to the
 ``Transfer`` (scope "server") or each ``Torrent`` (scope "torrent") and skips the series when it
 returns ``None``. Rows without ``read`` need several labels or exporter state and are built by name
-in the collector.
+in the collector that declares them (``collectors/registry.py`` maps every row to its collector).
 """
 
 from __future__ import annotations
@@ -270,6 +270,30 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "gauge",
         "Age of the oldest per-torrent properties in this scrape's output.",
         "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_collector_success",
+        "gauge",
+        "1 when the collector did its part of this scrape, 0 when it could not: qBittorrent down (for "
+        "the collectors that read it), a properties call failed (torrent_properties), or an exporter "
+        "bug (see qbittorrent_exporter_collector_errors_total).",
+        "exporter",
+        ("collector",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_collector_duration_seconds",
+        "gauge",
+        "Seconds the collector took to build its metric families from this scrape's reading.",
+        "exporter",
+        ("collector",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_collector_errors_total",
+        "counter",
+        "Exceptions raised inside a collector (exporter bugs, logged with their traceback); each cost "
+        "only that collector's series for that scrape.",
+        "exporter",
+        ("collector",),
     ),
 )
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.properties import PropertiesCache
+from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent import flavours
-from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut, Unreachable
+from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut
 from qbt_exporter.qbittorrent.flavours.base import Flavour
-from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
 from qbt_exporter.stats import Stats
 
 if TYPE_CHECKING:
@@ -28,26 +28,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Refreshing the properties of busy and aged torrents may cost a scrape at most this share of the
-# time qBittorrent took to list the torrents (and at least REFRESH_MIN_SECONDS), so that a library
-# with thousands of active torrents keeps its scrape near the cost of the list itself.
-REFRESH_REASONS = frozenset({"busy", "aged"})
-REFRESH_SHARE = 0.2
-REFRESH_MIN_SECONDS = 0.2
-
 Detector = Callable[["Client", Stats, Deadline], Flavour]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """The client's login back-off as it stood at the end of the scrape."""
+
+    backoff_seconds: float = 0.0
+    suspended: Mapping[str, bool] = field(default_factory=lambda: {"rejected": False, "banned": False})
 
 
 @dataclass(slots=True)
 class ScrapeResult:
-    """What the collector needs: the snapshot (``None`` = qBittorrent down) and how it went."""
+    """Everything the collectors read: the snapshot (``None`` = qBittorrent down) and how it went.
+
+    Collectors read only this, never the scraper or the client, so that each can be built and
+    tested from a plain value. ``properties`` is ``None`` when no properties pass ran (turned off,
+    or qBittorrent down).
+    """
 
     snapshot: Snapshot | None
+    login: LoginState = field(default_factory=LoginState)
     duration: float = 0.0
     cut_short: bool = False
-    properties_skipped: int = 0
-    properties_max_age: float | None = None
+    properties: PropertiesPass | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    snapshot: Snapshot
+    properties: PropertiesPass | None
 
 
 @dataclass(slots=True)
@@ -71,8 +83,7 @@ class Scraper:
     ) -> None:
         self.client = client
         self.stats = stats
-        self.fetch_properties = properties
-        self.cache = PropertiesCache(properties_max_age)
+        self.properties = PropertiesPolicy(properties_max_age, stats, clock) if properties else None
         self._detect = detect or flavours.detect
         self._clock = clock
         self._flavour: Flavour | None = None
@@ -99,7 +110,7 @@ class Scraper:
             wait = min(deadline.remaining(), threading.TIMEOUT_MAX)
             if flight.done.wait(wait) and flight.result is not None:
                 return flight.result
-            return ScrapeResult(None, cut_short=True, error="waited for a concurrent scrape")
+            return self.failed("waited for a concurrent scrape", cut_short=True)
         try:
             flight.result = self._scrape(deadline)
         finally:
@@ -108,18 +119,38 @@ class Scraper:
             flight.done.set()
         return flight.result
 
+    def failed(self, error: str, *, duration: float = 0.0, cut_short: bool = False) -> ScrapeResult:
+        """A result without a snapshot (qBittorrent reads as down), with the login state as it is.
+
+        Also the answer the web layer renders when building the exposition raised: it reports
+        ``qbittorrent_up 0`` and the exporter's own metrics rather than an HTTP error.
+        """
+        return ScrapeResult(None, self._login_state(), duration, cut_short, error=error)
+
+    def _login_state(self) -> LoginState:
+        return LoginState(self.client.login_backoff_remaining(), dict(self.client.login_suspended()))
+
     # --- one scrape ---------------------------------------------------------------------
     def _scrape(self, deadline: Deadline) -> ScrapeResult:
         started = self._clock()
         try:
-            snapshot, cut_short, skipped, max_age = self._read(deadline)
+            read = self._read(deadline)
         except QbtError as err:
             self._note_failure(err)
-            return ScrapeResult(None, self._clock() - started, isinstance(err, TimedOut), error=str(err))
+            return self.failed(
+                str(err), duration=self._clock() - started, cut_short=isinstance(err, TimedOut)
+            )
         if self._last_error is not None:
             log.info("qBittorrent answers again at %s", self.client.base_url)
             self._last_error = None
-        return ScrapeResult(snapshot, self._clock() - started, cut_short, skipped, max_age)
+        cut_short = read.properties is not None and read.properties.cut_short
+        return ScrapeResult(
+            read.snapshot,
+            self._login_state(),
+            self._clock() - started,
+            cut_short,
+            read.properties,
+        )
 
     def _note_failure(self, err: QbtError) -> None:
         """Log a failure once per change of cause, and re-detect after errors that may mean a new server."""
@@ -144,7 +175,7 @@ class Scraper:
             self._logins_seen = self.client.logins_ok
         return self._flavour, self._server
 
-    def _read(self, deadline: Deadline) -> tuple[Snapshot, bool, int, float | None]:
+    def _read(self, deadline: Deadline) -> _Read:
         flavour, server = self._flavour_for(deadline)
         logins_before = self.client.logins_ok
         listed_at = self._clock()
@@ -156,66 +187,8 @@ class Scraper:
             else:
                 # The snapshot call had to log in again: the version we hold may be stale.
                 flavour, server = self._flavour_for(deadline)
-        cut_short = False
-        skipped = 0
-        max_age: float | None = None
-        if self.fetch_properties:
-            refresh_budget = max(REFRESH_MIN_SECONDS, REFRESH_SHARE * list_seconds)
-            torrents, cut_short, skipped, max_age = self._complete(
-                flavour, torrents, deadline, refresh_budget
-            )
-        return Snapshot(server, transfer, torrents), cut_short, skipped, max_age
-
-    def _complete(
-        self, flavour: Flavour, torrents: list[Torrent], deadline: Deadline, refresh_budget: float
-    ) -> tuple[list[Torrent], bool, int, float | None]:
-        """Fetch the due properties, then fill every torrent from the cache.
-
-        New torrents and state changes are fetched for as long as the deadline allows. Refreshes
-        of busy and aged torrents stop after ``refresh_budget`` seconds: what does not fit waits
-        for the next scrape, oldest first.
-        """
-        self.cache.retain(t.hash for t in torrents)
-        state_of = {t.hash: t.state for t in torrents}
-        vanished: set[str] = set()
-        started = self._clock()
-        due = self.cache.due(torrents, started)
-        fetched = 0
-        cut_short = False
-        for item in due:
-            if deadline.expired():
-                cut_short = True
-                break
-            if item.reason in REFRESH_REASONS and self._clock() - started >= refresh_budget:
-                break
-            try:
-                props = flavour.properties(item.hash, deadline)
-            except (Unreachable, BackingOff) as err:
-                # The server stopped answering mid-way: keep what we have, try again next scrape.
-                cut_short = cut_short or isinstance(err, TimedOut)
-                break
-            except QbtError:
-                fetched += 1
-                continue  # this torrent's property series are absent this time; the rest go on
-            fetched += 1
-            self.stats.properties_refresh(item.reason)
-            if props is None:
-                vanished.add(item.hash)
-                self.cache.forget(item.hash)
-            else:
-                self.cache.store(item.hash, props, state_of[item.hash], self._clock())
-        skipped = len(due) - fetched
-        now = self._clock()
-        completed: list[Torrent] = []
-        oldest: float | None = None
-        for torrent in torrents:
-            if torrent.hash in vanished:
-                continue
-            if torrent.missing_properties():
-                cached = self.cache.get(torrent.hash, now)
-                if cached is not None:
-                    props, age = cached
-                    torrent = torrent.with_properties(props)
-                    oldest = age if oldest is None else max(oldest, age)
-            completed.append(torrent)
-        return completed, cut_short, skipped, oldest
+        report: PropertiesPass | None = None
+        if self.properties is not None:
+            completed = self.properties.complete(flavour.properties, torrents, deadline, list_seconds)
+            torrents, report = completed.torrents, completed.report
+        return _Read(Snapshot(server, transfer, torrents), report)

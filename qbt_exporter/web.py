@@ -2,9 +2,10 @@
 
 A WSGI app served by ``httpserver.HTTPServer`` (which holds the limits on connections, timeouts
 and header size). ``/metrics`` must always answer, quickly and with 200: a failing qBittorrent is
-reported as ``qbittorrent_up 0``, never as an HTTP error, and an unexpected exception anywhere in
-building or rendering the exposition is logged and answered the same way, so Prometheus keeps the
-exporter's own series and alerts on ``qbittorrent_up`` rather than on a scrape error.
+reported as ``qbittorrent_up 0``, never as an HTTP error. An exception inside one collector costs
+only that collector's series (``collectors/base.py``); one anywhere else in building or rendering
+the exposition is logged and answered with ``qbittorrent_up 0`` and the exporter's own metrics, so
+Prometheus keeps the exporter's own series and alerts on ``qbittorrent_up``, not a scrape error.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from typing import Any
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from qbt_exporter import __version__
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks, render_text
 from qbt_exporter.httpserver import HTTPServer, Limits
 from qbt_exporter.metrics import spec
-from qbt_exporter.scraper import ScrapeResult
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ class ExporterApp:
     """The WSGI application: ``/``, ``/healthz`` and the telemetry path."""
 
     def __init__(
-        self, collector: Collector, *, telemetry_path: str = "/metrics", timeout_offset: float = 0.5
+        self, collectors: Collectors, *, telemetry_path: str = "/metrics", timeout_offset: float = 0.5
     ):
-        self.collector = collector
+        self.collectors = collectors
         self.telemetry_path = telemetry_path
         self.timeout_offset = timeout_offset
 
@@ -125,11 +125,11 @@ class ExporterApp:
         exporter's own metrics, never half a body or an HTTP error."""
         deadline = Deadline(scrape_budget(environ, self.timeout_offset))
         try:
-            return _render(self.collector.collect_within(deadline), accept)
+            return _render(self.collectors.collect_within(deadline), accept)
         except Exception:  # the HTTP server must never see an exception from a scrape
             log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
         try:
-            return _render(self.collector.families(ScrapeResult(None, error="internal error")), accept)
+            return _render(self.collectors.fallback(), accept)
         except Exception:
             log.exception("cannot render even the exporter's own metrics; answering qbittorrent_up 0 alone")
             return [LAST_RESORT if _text_is_acceptable(accept) else LAST_RESORT + b"# EOF\n"]

@@ -8,13 +8,9 @@ name, and check both against the catalogue, so a renamed key or reordered label 
 
 from __future__ import annotations
 
+from qbt_exporter.collectors.exporter import STATS_COUNTERS
 from qbt_exporter.metrics import spec
 from qbt_exporter.stats import Stats
-
-try:  # the collectors package of issue 9; collector.py before it
-    from qbt_exporter.collectors.exporter import STATS_COUNTERS
-except ImportError:  # pragma: no cover - until the collectors package lands
-    from qbt_exporter.collector import _STATS_COUNTERS as STATS_COUNTERS
 
 
 def counter(stats: Stats, name: str, **labels: str) -> float:

@@ -1,7 +1,9 @@
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors, registry
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.exposition import AsRegistry
 from qbt_exporter.metrics import CATALOGUE
 from qbt_exporter.qbittorrent.errors import Unreachable
 from qbt_exporter.qbittorrent.model import TORRENT_STATES, Transfer
@@ -10,18 +12,13 @@ from qbt_exporter.stats import Stats
 from tests.fakes import FakeClient, FakeFlavour, torrent
 
 
-class _Registry:
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    def collect(self):  # type: ignore[no-untyped-def]
-        return self.collector.collect()
-
-
-def scrape(flavour: FakeFlavour, **kwargs: object) -> tuple[str, Stats]:
+def scrape(flavour: FakeFlavour, *, per_torrent: bool = True) -> tuple[str, Stats]:
+    """One scrape through prometheus_client's own renderer (the reference the fast one matches)."""
     stats = Stats()
     scraper = Scraper(FakeClient(), stats, detect=lambda *_: flavour)  # type: ignore[arg-type]
-    text = generate_latest(_Registry(Collector(scraper, stats, **kwargs))).decode()  # type: ignore[arg-type]
+    names = registry.NAMES if per_torrent else registry.enabled(["torrents"])
+    families = Collectors(scraper, stats, names=names).collect_within(Deadline(10))
+    text = generate_latest(AsRegistry(families)).decode()  # type: ignore[arg-type]
     return text, stats
 
 

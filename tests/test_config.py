@@ -11,7 +11,8 @@ def test_defaults() -> None:
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9561)
     assert config.telemetry_path == "/metrics"
     assert config.timeout == 5 and config.timeout_offset == 0.5
-    assert config.collect_torrents and config.collect_properties and not config.demo
+    assert config.collectors == {"transfer", "torrents", "exporter", "torrent_properties"}
+    assert config.exporter_metrics and not config.demo
     assert config.properties_max_age == 300
     assert config.verify is True and config.log_format == "logfmt"
 
@@ -29,8 +30,17 @@ def test_environment_is_read_and_flags_win() -> None:
     assert config.username == "flag-user"
     assert config.password is not None and config.password.current() == "s3cret"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9000)
-    assert not config.collect_torrents
-    assert parse(["--collector.torrents"], environ=env).collect_torrents
+    # Without the per-torrent series there is no properties pass either: nothing would show it.
+    assert config.collectors == {"transfer", "exporter"}
+    assert "torrents" in parse(["--collector.torrents"], environ=env).collectors
+
+
+def test_collectors_and_exporter_metrics_are_switched_by_their_flags() -> None:
+    config = parse(["--no-collector.torrent-properties", "--web.disable-exporter-metrics"], environ={})
+    assert config.collectors == {"transfer", "torrents", "exporter"}
+    assert not config.exporter_metrics
+    env = {"QBT_EXPORTER_WEB_DISABLE_EXPORTER_METRICS": "true"}
+    assert not parse([], environ=env).exporter_metrics
 
 
 def test_password_file_wins_over_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]

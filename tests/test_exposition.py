@@ -3,13 +3,14 @@ import math
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, Family, render_text
 from qbt_exporter.metrics import CATALOGUE, spec
+from qbt_exporter.properties import PropertiesPass
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Transfer
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.stats import Stats
-from tests.fakes import FakeClient, torrent
+from tests.fakes import torrent
 
 NASTY = ["plain", 'quote " inside', "back\\slash", "new\nline", "Ünïcødé 日本語", "", 'all \\" \n of them']
 
@@ -42,12 +43,8 @@ def _families() -> list[Family]:
         torrents,
     )
 
-    class Scraper:
-        client = FakeClient()
-        fetch_properties = True
-
-    collector = Collector(Scraper(), stats)  # type: ignore[arg-type]
-    return collector.families(ScrapeResult(snap, duration=0.1234, properties_max_age=12.5))
+    collectors = Collectors(None, stats)  # type: ignore[arg-type]  # families() never scrapes
+    return collectors.families(ScrapeResult(snap, duration=0.1234, properties=PropertiesPass(max_age=12.5)))
 
 
 def test_render_text_is_byte_identical_to_prometheus_client() -> None:
@@ -60,7 +57,7 @@ def test_special_floats_and_every_catalogue_row_render_identically() -> None:
     for row in CATALOGUE:
         fam = Family(row)
         for n, value in enumerate([0, -1.5, math.inf, -math.inf, math.nan, 1e-300, 7]):
-            fam.add(*[f"{label}-{n}" for label in row.labels], value)
+            fam.add(value, **{label: f"{label}-{n}" for label in row.labels})
         families.append(fam)
     assert render_text(families) == generate_latest(AsRegistry(families))  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
 from qbt_exporter.qbittorrent.client import Client
@@ -50,11 +50,11 @@ V2 = [
 
 def scrape_recordings(version: str, names: list[str], monkeypatch: pytest.MonkeyPatch) -> str:
     """One scrape of the exporter against ``names``; unrecorded property calls answer 503."""
-    monkeypatch.setattr("qbt_exporter.collector.platform.python_version", lambda: "3.11.0")
+    monkeypatch.setattr("qbt_exporter.collectors.exporter.platform.python_version", lambda: "3.11.0")
     stats = Stats()
     client = Client(BASE, "admin", "adminadmin", stats=stats)
     scraper = Scraper(client, stats, clock=lambda: 1000.0)
-    collector = Collector(scraper, stats)
+    collector = Collectors(scraper, stats, clock=lambda: 1000.0)  # durations 0: the same everywhere
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         for name in names:
             method, path = request_of(version, name)

@@ -22,7 +22,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.cli import build
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import parse
 from qbt_exporter.faults import (
     Cookies,
@@ -316,7 +316,7 @@ def exporter_with_clock(sim: Simulator, password: str, clock: Callable[[], float
     with FaultProxy(sim.url) as proxy:
         stats = Stats()
         client = Client(proxy.url, "admin", password, timeout=1.0, stats=stats, clock=clock)
-        collector = Collector(Scraper(client, stats), stats)
+        collector = Collectors(Scraper(client, stats), stats)
         with running(ExporterApp(collector), client, proxy, sim) as exp:
             yield exp
 

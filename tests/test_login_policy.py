@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import responses
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
 from qbt_exporter.qbittorrent.client import Client
@@ -286,7 +286,7 @@ def test_two_days_of_scrapes_with_a_wrong_password_never_get_the_simulator_to_ba
         stats = Stats()
         client = Client(sim.url, config.username, PasswordFile(str(secret)), stats=stats, clock=clock)
         scraper = Scraper(client, stats, clock=clock)
-        collector = Collector(scraper, stats)
+        collector = Collectors(scraper, stats)
         try:
             text = ""
             while clock.now < TWO_DAYS:

@@ -1,7 +1,10 @@
 import hashlib
 
-from qbt_exporter.properties import PropertiesCache, _refresh_age
+from qbt_exporter.deadline import Deadline
+from qbt_exporter.properties import PropertiesCache, PropertiesPass, PropertiesPolicy, _refresh_age
+from qbt_exporter.qbittorrent.errors import HttpError
 from qbt_exporter.qbittorrent.model import TorrentProperties
+from qbt_exporter.stats import Stats
 from tests.fakes import torrent
 
 PROPS = TorrentProperties(wasted=1, seeding_seconds=2, connections=3)
@@ -64,3 +67,56 @@ def test_retain_forgets_vanished_torrents() -> None:
     cache.store(b.hash, PROPS, b.state, now=0)
     cache.retain([a.hash])
     assert len(cache) == 1 and cache.get(b.hash, now=1) is None
+
+
+class Ticking:
+    """A clock that advances ``step`` seconds each time a properties call is made: the pass's
+    time is measured without sleeping."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+        self.calls: list[str] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def fetch(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
+        self.calls.append(torrent_hash)
+        self.now += self.step
+        return PROPS
+
+
+def test_refreshes_stop_at_the_budget_and_new_torrents_do_not() -> None:
+    """The budget is a fifth of the list time, at least REFRESH_MIN_SECONDS (0.2 s). Calls take
+    exactly 1/64 s (exact in binary): the 13th call passes 0.2 s, the 26th passes 0.4 s; new
+    torrents are all fetched, whatever they cost."""
+    clock = Ticking(1 / 64)
+    policy = PropertiesPolicy(max_age=300, stats=Stats(), clock=clock)
+    busy = [torrent(n, "uploading", upload_speed=10.0) for n in range(1, 41)]
+    first = policy.complete(clock.fetch, busy, Deadline.never(), list_seconds=0.0)
+    assert len(clock.calls) == 40 and first.report == PropertiesPass(skipped=0, max_age=39 / 64)
+    clock.calls.clear()
+    second = policy.complete(clock.fetch, busy, Deadline.never(), list_seconds=0.0)
+    assert len(clock.calls) == 13 and second.report.skipped == 27 and not second.report.cut_short
+    assert clock.calls == [t.hash for t in busy[:13]]  # oldest first
+    clock.calls.clear()
+    third = policy.complete(clock.fetch, busy, Deadline.never(), list_seconds=2.0)  # budget 0.4 s
+    assert len(clock.calls) == 26 and clock.calls[0] == busy[13].hash  # resumes where it stopped
+    assert third.report.skipped == 14
+
+
+def test_a_failed_call_is_reported_and_the_pass_goes_on() -> None:
+    stats = Stats()
+    policy = PropertiesPolicy(max_age=300, stats=stats, clock=lambda: 0.0)
+
+    def fetch(torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
+        if torrent_hash == torrent(1).hash:
+            raise HttpError("500 Internal Server Error")
+        return PROPS
+
+    done = policy.complete(fetch, [torrent(1), torrent(2)], Deadline.never(), list_seconds=0.0)
+    assert done.report.failed == 1 and done.report.skipped == 0
+    assert done.report.error is not None and "500" in done.report.error
+    assert [t.wasted for t in done.torrents] == [None, 1]
+    assert stats.get("properties_refreshes", "new") == 1

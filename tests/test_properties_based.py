@@ -4,7 +4,7 @@ Replies of both API flavours are generated two ways: the recorded replies mutate
 missing keys, nulls, huge and non-finite numbers, nested junk, any Unicode including lone
 surrogates and raw bytes that are not UTF-8, duplicate and unusable hashes, junk where objects
 belong), and fully arbitrary bodies. Each goes through the real path of a scrape (``tests.wire``):
-Client, flavour, Scraper, ``Collector.families``, ``render_chunks`` and the OpenMetrics encoder.
+Client, flavour, Scraper, ``Collectors.families``, ``render_chunks`` and the OpenMetrics encoder.
 
 What must hold: no exception escapes (a reply of the wrong overall shape is a ``QbtError``, which
 the scraper turns into ``qbittorrent_up 0``); a reply of the right shape with bad values keeps

@@ -57,10 +57,10 @@ def test_property_calls_stop_at_the_deadline_and_say_so() -> None:
     assert result.snapshot is not None and result.cut_short
     assert 0 < len(flavour.property_calls) < 50
     assert 9 <= len(flavour.property_calls) <= 11  # 0.1 s of 10 ms calls (float rounding aside)
-    assert result.properties_skipped == 50 - len(flavour.property_calls)
+    assert result.properties.skipped == 50 - len(flavour.property_calls)
     # Torrents without properties yet are still exported, without the property-only values.
     assert len(result.snapshot.torrents) == 50
-    assert sum(t.wasted is None for t in result.snapshot.torrents) == result.properties_skipped
+    assert sum(t.wasted is None for t in result.snapshot.torrents) == result.properties.skipped
     # The next scrapes pick up where this one stopped instead of starting over.
     for _ in range(20):
         if not scraper.scrape(Deadline(0.1, flavour.clock)).cut_short:
@@ -157,12 +157,12 @@ def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_n
     flavour = FakeFlavour(torrents=busy, property_delay=0.01)
     scraper, *_ = make(flavour)
     first = scraper.scrape(Deadline(10))
-    assert len(flavour.property_calls) == 40 and first.properties_skipped == 0  # all new: no budget
+    assert len(flavour.property_calls) == 40 and first.properties.skipped == 0  # all new: no budget
     flavour.property_calls.clear()
     second = scraper.scrape(Deadline(10))
     # REFRESH_MIN_SECONDS (0.2 s) of 10 ms calls: 20 of the 40 busy torrents (float rounding aside).
     assert 20 <= len(flavour.property_calls) <= 21
-    assert second.properties_skipped == 40 - len(flavour.property_calls)
+    assert second.properties.skipped == 40 - len(flavour.property_calls)
     assert not second.cut_short  # the budget is not the deadline
     refreshed_first = set(flavour.property_calls)
     flavour.property_calls.clear()

@@ -96,7 +96,7 @@ def test_concurrent_scrapes_with_an_infinite_timeout_all_get_data() -> None:
 
 
 def test_deadlines_without_end_do_not_break_the_shared_scrape() -> None:
-    """Collector.collect() (registry use) scrapes with Deadline.never(): the same overflow."""
+    """A scrape without a deadline (Deadline.never()) scrapes with Deadline.never(): the same overflow."""
     collector = Arrivals(expected=5)
     results: list[list[Family]] = []
     threads = [

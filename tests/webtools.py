@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import Family
 from qbt_exporter.httpserver import HTTPServer, Limits
@@ -25,7 +25,7 @@ from tests.tools import require_tool
 ANSWER_WITHIN = 5.0  # generous: the failure these bounds catch is a hang, not slowness
 
 
-class RecordingCollector(Collector):
+class RecordingCollector(Collectors):
     """A real collector over a fake flavour that remembers the deadline of each scrape."""
 
     def __init__(self, flavour: FakeFlavour | None = None) -> None:
@@ -43,7 +43,7 @@ class RecordingCollector(Collector):
 
 @contextmanager
 def running(
-    collector: Collector | None = None, *, tls: ssl.SSLContext | None = None, **limits: float
+    collector: Collectors | None = None, *, tls: ssl.SSLContext | None = None, **limits: float
 ) -> Iterator[HTTPServer]:
     """The exporter's app served on a free port of 127.0.0.1 until the block ends."""
     app = ExporterApp(collector or RecordingCollector(), timeout_offset=0.5)

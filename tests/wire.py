@@ -1,7 +1,7 @@
 """One scrape through the real exporter, with the replies of chosen endpoints replaced.
 
 The path is the one ``/metrics`` takes: the real ``Client`` (its JSON decoding included) against
-``responses``, the real ``Scraper`` and flavour, ``Collector.families``, and both renderers
+``responses``, the real ``Scraper`` and flavour, ``Collectors.families``, and both renderers
 (``render_chunks`` for the text format, ``AsRegistry`` + prometheus_client's OpenMetrics encoder).
 Every other reply is the recorded one. Used by the tests of odd values and by the property tests.
 """
@@ -17,7 +17,7 @@ import responses
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qbt_exporter.collector import Collector
+from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks
 from qbt_exporter.qbittorrent.client import Client
@@ -107,7 +107,7 @@ class Exporter:
         self.stats = Stats()
         self.client = Client(BASE, "admin", "adminadmin", stats=self.stats, timeout=2.0)
         self.scraper = Scraper(self.client, self.stats, clock=lambda: 1000.0)
-        self.collector = Collector(self.scraper, self.stats)
+        self.collector = Collectors(self.scraper, self.stats)
 
     def close(self) -> None:
         self.client.close()
