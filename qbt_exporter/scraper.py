@@ -92,6 +92,7 @@ class Scraper:
         self._gate = threading.Lock()
         self._flight: _Flight | None = None
         self._last_error: str | None = None
+        self._last_properties_error: str | None = None
 
     # --- single flight ------------------------------------------------------------------
     def scrape(self, deadline: Deadline) -> ScrapeResult:
@@ -143,6 +144,8 @@ class Scraper:
         if self._last_error is not None:
             log.info("qBittorrent answers again at %s", self.client.base_url)
             self._last_error = None
+        if read.properties is not None:
+            self._note_properties(read.properties)
         cut_short = read.properties is not None and read.properties.cut_short
         return ScrapeResult(
             read.snapshot,
@@ -160,6 +163,21 @@ class Scraper:
         if message != self._last_error:
             log.warning("scrape of %s failed: %s", self.client.base_url, message)
             self._last_error = message
+
+    def _note_properties(self, report: PropertiesPass) -> None:
+        """Say why ``collector_success{collector="torrent_properties"}`` is 0, once per change of cause."""
+        if report.error != self._last_properties_error:
+            if report.error is not None:
+                log.warning(
+                    "properties calls to %s failed (%d this scrape; those torrents' property series are "
+                    "absent): %s",
+                    self.client.base_url,
+                    report.failed,
+                    report.error,
+                )
+            else:
+                log.info("properties calls to %s answer again", self.client.base_url)
+            self._last_properties_error = report.error
 
     def _flavour_for(self, deadline: Deadline) -> tuple[Flavour, ServerInfo]:
         """The flavour to use, detected again when unknown or when the client had to log in anew.

@@ -92,6 +92,20 @@ def test_a_failing_properties_pass_costs_only_its_own_collector() -> None:
     assert flavour.property_calls == [torrent(1).hash, torrent(2).hash]  # one failure stops nothing
 
 
+def test_a_failing_properties_pass_is_logged_once_per_cause(caplog: pytest.LogCaptureFixture) -> None:
+    flavour = FailingProperties(torrents=[torrent(1)])
+    coll = collectors(flavour)
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            coll.collect_within(Deadline(5))
+        flavour.__class__ = FakeFlavour  # qBittorrent answers the properties calls again
+        flavour.torrents = [torrent(2)]  # a new torrent: due at once
+        coll.collect_within(Deadline(5))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert "properties calls" in messages[0] and "500" in messages[0] and "answer again" in messages[1]
+
+
 def test_qbittorrent_down_fails_the_collectors_that_read_it_not_the_exporters_own() -> None:
     got = samples(collectors(FakeFlavour(fail=Unreachable("refused"))).collect_within(Deadline(5)))
     assert got["qbittorrent_up"] == {(): 0.0}
