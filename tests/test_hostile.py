@@ -12,6 +12,7 @@ late.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from qbt_exporter.faults import (
     FaultProxy,
     Hang,
     JsonEdit,
+    RawBytes,
     Replace,
     Reset,
+    duplicate_torrent,
 )
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.scraper import Scraper
@@ -234,8 +237,8 @@ HUGE = 10**400
 
 @pytest.mark.parametrize(
     ("value", "counted"),
-    [("a lot", 1), ([1], 1), (None, 0)],
-    ids=["string", "list", "null"],
+    [(HUGE, 1), (-HUGE, 1), ("a lot", 1), ([1], 1), (None, 0)],
+    ids=["huge", "huge-negative", "string", "list", "null"],
 )
 def test_an_odd_torrent_size_costs_only_that_series(sim: Simulator, value: Any, counted: int) -> None:
     """Only unreadable values are counted: null is Qt's rendering of a non-finite number."""
@@ -348,3 +351,120 @@ def test_a_ban_reply_stops_every_request_until_the_ban_ends(sim: Simulator) -> N
         exp.proxy.clear()
         clock.now += 2 * 3600
         healthy(exp)
+
+
+@pytest.mark.parametrize("field", ["dlspeed", "num_seeds", "added_on", "progress", "ratio", "eta"])
+def test_a_huge_integer_in_any_torrent_field_costs_only_that_series(sim: Simulator, field: str) -> None:
+    with exporter(sim) as exp:
+        before = healthy(exp)
+        exp.fault(TORRENTS, edit_torrent(field, HUGE, []))
+        got = healthy(exp)
+        assert got.hashes("qbittorrent_torrent_info") == before.hashes("qbittorrent_torrent_info")
+        assert got.invalid("torrents") == before.invalid("torrents") + 1
+
+
+@pytest.mark.parametrize("field", ["dl_info_speed", "dl_info_data", "dht_nodes", "up_rate_limit"])
+def test_a_huge_integer_in_the_transfer_info_costs_only_that_series(sim: Simulator, field: str) -> None:
+    with exporter(sim) as exp:
+        before = healthy(exp)
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc[field] = HUGE
+
+        exp.fault(TRANSFER, JsonEdit(edit))
+        got = healthy(exp)
+        lost = set(before.samples) - set(got.samples)
+        assert len(lost) == 1, lost
+        assert got.invalid("transfer_info") == before.invalid("transfer_info") + 1
+
+
+def test_a_huge_integer_in_the_properties_is_not_cached_into_later_scrapes(sim: Simulator) -> None:
+    """A bad properties value is an invalid value, and is not kept to break later scrapes."""
+    with exporter(sim) as exp:
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc["total_wasted"] = HUGE
+
+        exp.fault(PROPERTIES, JsonEdit(edit))
+        got = healthy(exp)  # the first scrape fetches every torrent's properties
+        assert got.labels("qbittorrent_torrent_wasted_bytes_total") == []
+        assert got.invalid("torrent_properties") == 5
+        exp.proxy.clear()
+        assert healthy(exp).text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bad \ud800 name",
+        "bad \udfff name",
+        RawBytes(b"bad \xed\xa0\x80 name"),
+        RawBytes(b"bad \xff\xfe name"),
+        RawBytes(b"bad \xc3 name"),
+    ],
+    ids=["escaped-lone-high", "escaped-lone-low", "raw-cesu8", "raw-invalid", "raw-truncated"],
+)
+def test_an_invalid_name_becomes_valid_utf8_with_replacement_characters(sim: Simulator, name: Any) -> None:
+    with exporter(sim) as exp:
+        victims: list[str] = []
+        exp.fault(TORRENTS, edit_torrent("name", name, victims))
+        got = healthy(exp)
+        assert len(got.hashes("qbittorrent_torrent_info")) == 5
+        names = [lab["name"] for lab in got.labels("qbittorrent_torrent_info") if lab["hash"] == victims[-1]]
+        assert len(names) == 1 and re.fullmatch("bad \ufffd+ name", names[0]), names
+
+
+def test_a_lone_surrogate_in_a_category_or_tracker_is_made_valid(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+
+        def edit(doc: list[dict[str, Any]]) -> None:
+            doc[0]["category"] = "cat \udbff"
+            doc[1]["tags"] = "tag \udc00"
+
+        exp.fault(TORRENTS, JsonEdit(edit))
+        got = healthy(exp)
+        assert any("\ufffd" in lab["category"] for lab in got.labels("qbittorrent_torrent_info"))
+        assert any("\ufffd" in lab["tags"] for lab in got.labels("qbittorrent_torrent_info"))
+
+
+def test_a_duplicated_hash_gives_one_series_and_the_first_copy_wins(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        firsts: list[dict[str, Any]] = []
+
+        def edit(doc: list[dict[str, Any]]) -> None:
+            first = doc[0]
+            firsts.append(dict(first))
+            state = "pausedDL" if first["state"] != "pausedDL" else "error"
+            doc.append({**first, "name": "the second copy", "state": state, "size": first["size"] + 1})
+
+        exp.fault(TORRENTS, JsonEdit(edit))
+        got = healthy(exp)
+        first = firsts[-1]
+        infos = [lab for lab in got.labels("qbittorrent_torrent_info") if lab["hash"] == first["hash"]]
+        assert [lab["name"] for lab in infos] == [first["name"]]
+        states = [
+            lab["state"] for lab in got.labels("qbittorrent_torrent_state") if lab["hash"] == first["hash"]
+        ]
+        assert len(states) == 1 and states[0] != "the second copy"
+        assert got.values("qbittorrent_torrent_size_bytes", hash=first["hash"]) == [first["size"]]
+        for name in got.samples:
+            series = [tuple(sorted(lab.items())) for lab in got.labels(name)]
+            assert len(series) == len(set(series)), f"duplicate series in {name}"
+        assert sum(got.values("qbittorrent_torrents")) == 5  # the torrent counted once
+
+
+def test_a_duplicated_hash_with_two_states_is_counted_once_under_the_first_state(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        before = healthy(exp)
+        exp.fault(TORRENTS, JsonEdit(duplicate_torrent(0, name="copy", state="checkingUP")))
+        got = healthy(exp)
+        assert got.samples["qbittorrent_torrents"] == before.samples["qbittorrent_torrents"]
+
+
+def test_a_torrent_with_an_unusable_hash_is_still_counted_in_the_totals(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, JsonEdit(duplicate_torrent(0, hash="not a hash", state="pausedDL")))
+        got = healthy(exp)
+        assert len(got.hashes("qbittorrent_torrent_info")) == 5
+        assert sum(got.values("qbittorrent_torrents")) == 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from harness.qbittorrent import (
 )
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.faults import FaultProxy, Hang
+from qbt_exporter.faults import FaultProxy, Hang, JsonEdit
 from tests.e2e.harness import TorrentWorld
 from tests.test_hostile import Exporter, down, healthy, running
 
@@ -51,3 +52,16 @@ def test_a_hanging_real_maindata_costs_one_budget(world: TorrentWorld) -> None:
         assert got.requests("maindata", "timeout") == 1
         exp.proxy.clear()
         healthy(exp)
+
+
+def test_a_huge_number_in_real_server_state_costs_only_that_series(world: TorrentWorld) -> None:
+    with exporter_through_proxy(world) as exp:
+        before = healthy(exp)
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc["server_state"]["dl_info_speed"] = 10**400
+
+        exp.fault(MAINDATA, JsonEdit(edit))
+        got = healthy(exp)
+        assert set(before.samples) - set(got.samples) == {"qbittorrent_download_speed_bytes_per_second"}
+        assert got.invalid("maindata") == before.invalid("maindata") + 1
