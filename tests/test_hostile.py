@@ -27,10 +27,13 @@ from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import parse
 from qbt_exporter.faults import (
     Cookies,
+    Drip,
     Fault,
     FaultProxy,
+    GzipBomb,
     Hang,
     JsonEdit,
+    Oversize,
     RawBytes,
     Replace,
     Reset,
@@ -48,6 +51,8 @@ TORRENTS = "^/query/torrents$"
 TRANSFER = "^/query/transferInfo$"
 PROPERTIES = "^/query/propertiesGeneral/"
 LOGIN = "^/login$"
+MB = 1024 * 1024
+CAP = ("--qbittorrent.max-reply-size", "1MB")
 
 Labels = dict[str, str]
 
@@ -468,3 +473,101 @@ def test_a_torrent_with_an_unusable_hash_is_still_counted_in_the_totals(sim: Sim
         got = healthy(exp)
         assert len(got.hashes("qbittorrent_torrent_info")) == 5
         assert sum(got.values("qbittorrent_torrents")) == 6
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Drip(per_interval=1, interval=0.05),
+        Drip(per_interval=64, interval=0.01, endless=True),
+        Drip(per_interval=1, interval=0.05, whole=True),
+    ],
+    ids=["body", "endless", "status-line"],
+)
+def test_a_dripping_torrent_list_costs_one_budget_and_counts_a_timeout(sim: Simulator, fault: Fault) -> None:
+    with exporter(sim) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, fault)
+        got = exp.scrape()
+        down(got)
+        assert got.requests("torrents", "timeout") == 1
+        exp.proxy.clear()
+        healthy(exp)
+
+
+def test_a_dripping_login_reply_costs_one_budget(sim: Simulator) -> None:
+    with exporter(sim) as exp:
+        exp.fault(LOGIN, Drip(per_interval=1, interval=0.05, body=b"Ok." + b" " * 200))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("login", "timeout") == 1
+        exp.proxy.clear()
+        healthy(exp)
+
+
+@pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "until-close"])
+def test_an_oversized_reply_fails_that_call_cleanly(sim: Simulator, declare_length: bool) -> None:
+    with exporter(sim, *CAP) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, Oversize(8 * MB, declare_length=declare_length))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("torrents", "too_large") == 1
+        exp.proxy.clear()
+        healthy(exp)
+
+
+def test_a_reply_under_the_cap_is_read(sim: Simulator) -> None:
+    with exporter(sim, *CAP) as exp:
+        exp.fault(TORRENTS, Oversize(MB // 2))
+        got = healthy(exp)
+        assert len(got.hashes("qbittorrent_torrent_info")) == 5
+
+
+def test_a_gzip_bomb_fails_that_call_without_inflating_it(sim: Simulator) -> None:
+    with exporter(sim, *CAP) as exp:
+        healthy(exp)
+        exp.fault(TORRENTS, GzipBomb(inflated_mb=300))
+        reset_peak_rss()
+        before = rss_kb()
+        got = exp.scrape()
+        grew_mb = (peak_rss_kb() - before) / 1024
+        down(got)
+        assert got.requests("torrents", "too_large") == 1
+        assert grew_mb < 100, f"peak RSS grew by {grew_mb:.0f} MB while refusing a 300 MB gzip bomb"
+        exp.proxy.clear()
+        healthy(exp)
+
+
+def test_the_default_cap_refuses_a_gzip_bomb(sim: Simulator) -> None:
+    """Inflating up to the default cap takes a while on a loaded machine: a budget to match."""
+    with exporter(sim) as exp:
+        exp.fault(TORRENTS, GzipBomb(inflated_mb=400))
+        got = exp.scrape(scrape_timeout=60)
+        down(got)
+        assert got.requests("torrents", "too_large") == 1
+
+
+def _status(name: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{name} not in /proc/self/status")
+
+
+def rss_kb() -> int:
+    return _status("VmRSS")
+
+
+def peak_rss_kb() -> int:
+    return _status("VmHWM")
+
+
+def reset_peak_rss() -> None:
+    """Start the peak-RSS watermark (VmHWM) afresh (Linux: 5 > /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pytest.skip("cannot reset the peak RSS watermark here")

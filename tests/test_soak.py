@@ -29,11 +29,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.faults import FaultProxy, Hang, Replace, Reset
+from qbt_exporter.faults import Drip, FaultProxy, GzipBomb, Hang, Oversize, Replace, Reset
 from qbt_exporter.web import serve
 
 SCRAPES = 2000
-WARM_UP = 300
+WARM_UP = 450
 SCRAPE_TIMEOUT = 1.5  # the header: a 1 s budget after the default 0.5 s offset
 BUDGET = 1.0
 SLACK = 10.0  # only a hang fails the test
@@ -121,7 +121,15 @@ def settled(baseline: Figures, proxy: FaultProxy) -> Figures:
 @contextmanager
 def exporter_url(proxy: FaultProxy) -> Iterator[str]:
     config = parse(
-        ["--qbittorrent.url", proxy.url, "--qbittorrent.timeout", "1s", "--no-collector.torrent-properties"],
+        [
+            "--qbittorrent.url",
+            proxy.url,
+            "--qbittorrent.timeout",
+            "1s",
+            "--qbittorrent.max-reply-size",
+            "1MB",
+            "--no-collector.torrent-properties",
+        ],
         environ={"QBITTORRENT_PASSWORD": "adminadmin"},
     )
     client, app = build(config)
@@ -175,9 +183,10 @@ class Step:
 
 
 def schedule(sim: SimulatorProcess, proxy: FaultProxy) -> list[Step]:
-    """Cycles of kill → restart, freeze → thaw, and faults on and off, spread over the scrapes
-    after the warm-up (the first cycle also runs inside the warm-up, so that whatever the first
-    failure of each kind allocates once is in the baseline)."""
+    """Cycles of kill → restart, freeze → thaw, and faults on and off (a hang, a stall after the
+    headers, resets, an HTML page, a drip, a reply over the 1 MB cap, a gzip bomb), spread over
+    the scrapes after the warm-up (the first cycle also runs inside the warm-up, so that whatever
+    the first failure of each kind allocates once is in the baseline)."""
     cycle: list[tuple[str, Callable[[], None], int, int]] = [
         ("kill", sim.kill, 0, 10),
         ("restart", sim.start, 1, 40),
@@ -191,6 +200,12 @@ def schedule(sim: SimulatorProcess, proxy: FaultProxy) -> list[Step]:
         ("clear", proxy.clear, 1, 40),
         ("html torrents", lambda: proxy.set_fault("torrents", Replace(b"<html>502</html>", 502)), 0, 5),
         ("clear", proxy.clear, 1, 40),
+        ("drip torrents", lambda: proxy.set_fault("torrents", Drip(per_interval=1, interval=0.05)), 0, 1),
+        ("clear", proxy.clear, 1, 40),
+        ("oversize torrents", lambda: proxy.set_fault("torrents", Oversize(4 * 1024 * 1024)), 0, 3),
+        ("clear", proxy.clear, 1, 40),
+        ("gzip bomb torrents", lambda: proxy.set_fault("torrents", GzipBomb(inflated_mb=300)), 0, 3),
+        ("clear", proxy.clear, 1, 40),
     ]
     steps: list[Step] = []
     at = 50
@@ -200,7 +215,7 @@ def schedule(sim: SimulatorProcess, proxy: FaultProxy) -> list[Step]:
                 return steps
             steps.append(Step(at, name, action, up))
             at += length
-        at += 220
+        at += 150
 
 
 def test_two_thousand_scrapes_through_kills_freezes_and_faults() -> None:

@@ -14,7 +14,7 @@ from harness.qbittorrent import (
 )
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.faults import FaultProxy, Hang, JsonEdit
+from qbt_exporter.faults import Drip, FaultProxy, Hang, JsonEdit
 from tests.e2e.harness import TorrentWorld
 from tests.test_hostile import Exporter, down, healthy, running
 
@@ -65,3 +65,12 @@ def test_a_huge_number_in_real_server_state_costs_only_that_series(world: Torren
         got = healthy(exp)
         assert set(before.samples) - set(got.samples) == {"qbittorrent_download_speed_bytes_per_second"}
         assert got.invalid("maindata") == before.invalid("maindata") + 1
+
+
+def test_a_dripping_real_maindata_costs_one_budget(world: TorrentWorld) -> None:
+    with exporter_through_proxy(world) as exp:
+        healthy(exp)
+        exp.fault(MAINDATA, Drip(per_interval=16, interval=0.05))
+        got = exp.scrape()
+        down(got)
+        assert got.requests("maindata", "timeout") == 1
