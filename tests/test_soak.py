@@ -34,8 +34,14 @@ from qbt_exporter.web import serve
 
 SCRAPES = 2000
 WARM_UP = 450
-SCRAPE_TIMEOUT = 1.5  # the header: a 1 s budget after the default 0.5 s offset
-BUDGET = 1.0
+# The header Prometheus would send: while qBittorrent is frozen or a reply hangs, a 1 s budget (after
+# the default 0.5 s offset), so that those scrapes cost little; otherwise a generous one, so that a
+# healthy scrape on a loaded machine (or the first one after a restart: log in again, detect the
+# API) is never cut short by the machine's load rather than by the fault.
+SHORT_SCRAPE_TIMEOUT = 1.5
+SHORT_BUDGET = 1.0
+SCRAPE_TIMEOUT = 5.0
+TIMING_OUT = frozenset({"freeze", "hang torrents", "stall torrents body", "drip torrents"})
 SLACK = 10.0  # only a hang fails the test
 UP_LINE = re.compile(r"^qbittorrent_up (\S+)$", re.MULTILINE)
 RSS_BOUND_KB = 16 * 1024
@@ -142,16 +148,16 @@ def exporter_url(proxy: FaultProxy) -> Iterator[str]:
         client.close()
 
 
-def scrape(address: str, *, full: bool = True) -> tuple[float, float]:
+def scrape(address: str, *, full: bool = True, scrape_timeout: float = SCRAPE_TIMEOUT) -> tuple[float, float]:
     """``qbittorrent_up`` and the seconds the answer took; fails on anything but 200 + valid text.
 
     ``full`` parses the whole exposition with prometheus_client's parser, which costs more than the
     scrape itself; otherwise only the ``qbittorrent_up`` line is read."""
     host, port = address.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=SCRAPE_TIMEOUT + SLACK)
+    conn = http.client.HTTPConnection(host, int(port), timeout=scrape_timeout + SLACK)
     started = time.monotonic()
     try:
-        conn.request("GET", "/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": str(SCRAPE_TIMEOUT)})
+        conn.request("GET", "/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": str(scrape_timeout)})
         reply = conn.getresponse()
         body = reply.read()
     finally:
@@ -226,22 +232,30 @@ def test_two_thousand_scrapes_through_kills_freezes_and_faults() -> None:
     try:
         with FaultProxy(f"http://127.0.0.1:{port}", timeout=5) as proxy, exporter_url(proxy) as address:
             steps = {step.at: step for step in schedule(sim, proxy)}
+            current = "start"
             expected = 1
             baseline: Figures | None = None
             changes = 0
+            spent: dict[str, float] = {}
             for n in range(SCRAPES):
                 if n == WARM_UP:
                     baseline = settled(Figures.now(), proxy)
                 step = steps.get(n)
                 if step is not None:
                     step.action()
-                    expected = step.up
+                    current, expected = step.name, step.up
                     changes += 1
-                up, took = scrape(address, full=step is not None or n % 50 == 0)
-                context = f"scrape {n}, after {step.name if step else 'no change'}"
+                short = current in TIMING_OUT
+                up, took = scrape(
+                    address,
+                    full=step is not None or n % 50 == 0,
+                    scrape_timeout=SHORT_SCRAPE_TIMEOUT if short else SCRAPE_TIMEOUT,
+                )
+                spent[current] = spent.get(current, 0.0) + took
+                context = f"scrape {n}, {'after ' + current if step else 'no change'}"
                 assert up == expected, f"{context}: qbittorrent_up {up}, expected {expected}"
-                if step is not None and step.name == "freeze":
-                    assert took < BUDGET + SLACK, f"{context}: answered in {took:.1f} s"
+                if short:
+                    assert took < SHORT_BUDGET + SLACK, f"{context}: answered in {took:.1f} s"
             assert baseline is not None
             end = settled(baseline, proxy)
             wall = time.monotonic() - started
@@ -249,7 +263,11 @@ def test_two_thousand_scrapes_through_kills_freezes_and_faults() -> None:
                 f"\nsoak: {SCRAPES} scrapes, {changes} changes, {wall:.1f} s wall; "
                 f"after warm-up (scrape {WARM_UP}) RSS {baseline.rss_kb / 1024:.1f} MB, "
                 f"{baseline.fds} fds, {baseline.threads} threads; "
-                f"end RSS {end.rss_kb / 1024:.1f} MB, {end.fds} fds, {end.threads} threads"
+                f"end RSS {end.rss_kb / 1024:.1f} MB, {end.fds} fds, {end.threads} threads; "
+                "seconds scraping by state: "
+                + ", ".join(
+                    f"{name} {secs:.1f}" for name, secs in sorted(spent.items(), key=lambda kv: -kv[1])
+                )
             )
             assert end.rss_kb - baseline.rss_kb < RSS_BOUND_KB
             assert end.fds - baseline.fds <= FD_BOUND
