@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
 
 from qbt_exporter.simulator import Simulator, SimulatorConfig, app, main
 from tests.clocks import FakeClock, fake_module_time
-from tests.simulator.wire import LOGIN
+from tests.simulator.wire import LOGIN, closing_session
 
 
 def test_latency_of_the_real_server_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,7 +22,7 @@ def test_latency_of_the_real_server_order(monkeypatch: pytest.MonkeyPatch) -> No
     fake_module_time(monkeypatch, clock, app)
     with (
         Simulator(SimulatorConfig(torrents=1000, latency=True, churn=False)) as sim,
-        requests.Session() as http,
+        closing_session() as http,
     ):
         http.post(sim.url + "/login", data=LOGIN)
         started = clock.now
