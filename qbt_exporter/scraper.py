@@ -88,7 +88,7 @@ class Scraper:
         self._clock = clock
         self._flavour: Flavour | None = None
         self._server: ServerInfo | None = None
-        self._logins_seen = -1
+        self._generation_seen = -1
         self._gate = threading.Lock()
         self._flight: _Flight | None = None
         self._last_error: str | None = None
@@ -185,23 +185,23 @@ class Scraper:
         A new login means qBittorrent forgot our session: it restarted, and may have been upgraded
         in place, so its version and even its API may have changed.
         """
-        logins = self.client.logins_ok
-        if self._flavour is None or self._server is None or logins != self._logins_seen:
+        generation = self.client.session_generation
+        if self._flavour is None or self._server is None or generation != self._generation_seen:
             flavour = self._detect(self.client, self.stats, deadline)
             self._server = flavour.server_info(deadline)
             self._flavour = flavour
-            self._logins_seen = self.client.logins_ok
+            self._generation_seen = self.client.session_generation
         return self._flavour, self._server
 
     def _read(self, deadline: Deadline) -> _Read:
         flavour, server = self._flavour_for(deadline)
-        logins_before = self.client.logins_ok
+        generation_before = self.client.session_generation
         listed_at = self._clock()
         transfer, torrents = flavour.snapshot(deadline)
         list_seconds = self._clock() - listed_at
-        if self.client.logins_ok != logins_before:
-            if logins_before == 0:
-                self._logins_seen = self.client.logins_ok  # the first login: nothing restarted
+        if self.client.session_generation != generation_before:
+            if generation_before == 0:
+                self._generation_seen = self.client.session_generation  # the first login: nothing restarted
             else:
                 # The snapshot call had to log in again: the version we hold may be stale.
                 flavour, server = self._flavour_for(deadline)

@@ -14,7 +14,7 @@ from tests.clocks import FakeClock
 @dataclass
 class FakeClient:
     base_url: str = "http://qbt.invalid"
-    logins_ok: int = 1
+    session_generation: int = 1
     backoff: float = 0.0
 
     def login_backoff_remaining(self) -> float:

@@ -103,7 +103,7 @@ def test_legacy_login_from_recording_and_cookie_reused(rsps: responses.RequestsM
     assert counters.logins(stats, "ok") == 1
     assert counters.requests(stats, "login", "ok") == 1
     assert counters.requests(stats, "torrents", "ok") == 2
-    assert client.logins_ok == 1 and client.has_session()
+    assert client.session_generation == 1 and client.has_session()
 
 
 def test_v2_login_from_recording_and_cookie_reused(rsps: responses.RequestsMock) -> None:
@@ -159,6 +159,24 @@ def test_fails_body_is_a_rejection_and_starts_backoff(rsps: responses.RequestsMo
     assert counters.logins(stats, "rejected") == 1
     assert counters.requests(stats, "version", "rejected") == 0  # the endpoint itself was never asked
     assert len(rsps.calls) == 1
+
+
+def test_session_generation_changes_only_on_a_successful_login(rsps: responses.RequestsMock) -> None:
+    """The scraper re-detects the version when the generation changes: a rejected login (nothing
+    restarted) must leave it alone, each accepted one must move it."""
+    add(rsps, "POST", BASE + "/api/v2/auth/login", load("4.5.2", "05-login-wrong-password"))
+    add(rsps, "POST", BASE + "/api/v2/auth/login", load("4.5.2", "07-login-ok"))
+    clock = FakeClock()
+    client = make_client(dialect=V2, clock=clock)
+    assert client.session_generation == 0
+
+    with pytest.raises(LoginRejected):
+        client.login(soon())
+    assert client.session_generation == 0
+
+    clock.now += client.login_backoff_remaining()
+    client.login(soon())
+    assert client.session_generation == 1
 
 
 def test_login_with_unexpected_body_is_an_error_not_a_rejection(rsps: responses.RequestsMock) -> None:
@@ -301,7 +319,7 @@ def test_403_mid_session_logs_in_again_once_and_retries(rsps: responses.Requests
     ]
     assert "Cookie" not in rsps.calls[3].request.headers  # the stale cookie was dropped first
     assert rsps.calls[4].request.headers["Cookie"] == cookie_pair(second)
-    assert client.logins_ok == 2
+    assert client.session_generation == 2
     assert counters.requests(stats, "torrents", "ok") == 2
     assert counters.requests(stats, "torrents", "forbidden") == 0
 

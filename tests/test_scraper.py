@@ -93,7 +93,7 @@ def test_new_login_means_restart_so_version_is_read_again() -> None:
     flavour = FakeFlavour(torrents=[torrent(1)])
     scraper, client, detect, _ = make(flavour)
     scraper.scrape(Deadline(5))
-    client.logins_ok += 1  # qBittorrent forgot our session and the client logged in again
+    client.session_generation += 1  # qBittorrent forgot our session and the client logged in again
     scraper.scrape(Deadline(5))
     assert detect.calls == 2
 
@@ -173,12 +173,12 @@ def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_n
 
 def test_the_first_login_is_not_taken_for_a_restart() -> None:
     """The exporter logs in lazily during its first list call; that must not trigger a second detection."""
-    client = FakeClient(logins_ok=0)
+    client = FakeClient(session_generation=0)
 
     class LoggingIn(FakeFlavour):
         def snapshot(self, deadline):  # type: ignore[no-untyped-def]
-            if client.logins_ok == 0:
-                client.logins_ok = 1
+            if client.session_generation == 0:
+                client.session_generation = 1
             return super().snapshot(deadline)
 
     detect = Detections(LoggingIn(torrents=[torrent(1)]))
@@ -186,6 +186,6 @@ def test_the_first_login_is_not_taken_for_a_restart() -> None:
     scraper.scrape(Deadline(5))
     scraper.scrape(Deadline(5))
     assert detect.calls == 1
-    client.logins_ok = 2  # now a real re-login: qBittorrent forgot the session
+    client.session_generation = 2  # now a real re-login: qBittorrent forgot the session
     scraper.scrape(Deadline(5))
     assert detect.calls == 2

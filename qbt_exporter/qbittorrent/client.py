@@ -185,8 +185,7 @@ class Client:
 
         self._login_lock = threading.Lock()
         self._session_live = False
-        self._generation = 0
-        self._logins_ok = 0
+        self._generation = 0  # successful logins so far: see session_generation
         self._rejections = 0  # failed logins in a row, whatever the password
         self._rejected_digests: set[str] = set()  # digests of the passwords rejected since the last success
         self._login_not_before = -math.inf
@@ -198,9 +197,15 @@ class Client:
         return f"Client({self.base_url!r}, username={self.username!r})"
 
     @property
-    def logins_ok(self) -> int:
-        """Successful logins so far; a change tells the scraper qBittorrent may have restarted."""
-        return self._logins_ok
+    def session_generation(self) -> int:
+        """Changes when qBittorrent may have restarted: incremented on each successful login.
+
+        The client logs in only when it has no session or qBittorrent stopped accepting the one it
+        had, which is what a restart (or an in-place upgrade) looks like from here; so a reader that
+        saw another generation must ask the version and API again. 0 until the first login; never
+        changes with an API key (qBittorrent 5.2+ keeps no session for it).
+        """
+        return self._generation
 
     def set_dialect(self, login_path: str, logout_path: str) -> None:
         """Use the login/logout paths of the detected API; a different dialect drops the session."""
@@ -403,7 +408,6 @@ class Client:
         self._login_not_before = -math.inf
         self._session_live = True
         self._generation += 1
-        self._logins_ok += 1
 
     def _judge_login(self, resp: Response, password: str) -> None:
         """Raise unless the reply is a success: 200 ``Ok.`` (≤ 5.1) or 204 (5.2+)."""
