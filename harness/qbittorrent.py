@@ -24,7 +24,7 @@ import requests
 from harness.processes import ManagedProcess, free_port, wait_until
 from harness.servers import QbtServer, find_tool
 from harness.torrents import CLOSED_ANNOUNCE_URL, AddedTorrent, TorrentSpec, deterministic_bytes, make_torrent
-from qbt_exporter.qbittorrent.model import normalise_state
+from qbt_exporter.qbittorrent.flavours.common import normalise_state
 
 QBITTORRENT_NOX = "qbittorrent-nox"
 

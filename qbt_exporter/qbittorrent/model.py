@@ -19,10 +19,10 @@ ApiKind = Literal["legacy", "v2"]
 
 CONNECTION_STATUSES: tuple[str, ...] = ("connected", "firewalled", "disconnected")
 
-# Every torrent state any qBittorrent 3.2.0 - 5.2.x reports (qbittorrent-api.md section 7.6),
-# after one normalisation: 5.0 renamed pausedUP/pausedDL to stoppedUP/stoppedDL, and the exporter
-# reports the new names for every version so that one dashboard and one rule file serve all of them.
-# A state string not in this tuple is reported as "unknown".
+# The exporter's own torrent states: every state any qBittorrent 3.2.0 - 5.2.x reports
+# (qbittorrent-api.md section 7.6) under 5.0's names, so that one dashboard and one rule file serve
+# every version. The flavours map the wire spellings onto these (flavours.common.normalise_state);
+# a state they do not know is "unknown".
 TORRENT_STATES: tuple[str, ...] = (
     "allocating",
     "checkingDL",
@@ -47,8 +47,6 @@ TORRENT_STATES: tuple[str, ...] = (
     "uploading",
 )
 
-STATE_ALIASES: dict[str, str] = {"pausedUP": "stoppedUP", "pausedDL": "stoppedDL"}
-
 # States in which a torrent moves data or its files, so its per-torrent properties go stale fast.
 BUSY_STATES: frozenset[str] = frozenset(
     {
@@ -65,12 +63,6 @@ BUSY_STATES: frozenset[str] = frozenset(
         "uploading",
     }
 )
-
-
-def normalise_state(raw: str) -> str | None:
-    """Map a wire state string to one of TORRENT_STATES; ``None`` when it is not a known state."""
-    state = STATE_ALIASES.get(raw, raw)
-    return state if state in TORRENT_STATES else None
 
 
 @dataclass(frozen=True, slots=True)

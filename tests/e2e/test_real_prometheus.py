@@ -25,7 +25,8 @@ import yaml
 from harness.exporter import Exporter
 from harness.processes import REPO_ROOT
 from harness.servers import QbtServer
-from qbt_exporter.qbittorrent.model import TORRENT_STATES, normalise_state
+from qbt_exporter.qbittorrent.flavours.common import normalise_state
+from qbt_exporter.qbittorrent.model import TORRENT_STATES
 from tests import dashboard_exprs
 from tests.e2e import harness
 from tests.e2e.harness import Prometheus, PrometheusQueryError, TorrentWorld, scalar

@@ -47,7 +47,8 @@ from harness.torrents import PASSKEY
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.metrics import BY_NAME, CATALOGUE
 from qbt_exporter.qbittorrent.client import SAFE_FAILURES, Client
-from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES, normalise_state
+from qbt_exporter.qbittorrent.flavours.common import normalise_state
+from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from tests.counters import logins, series

@@ -17,10 +17,10 @@ from qbt_exporter.qbittorrent.errors import BadResponse, HttpError, Unauthorized
 from qbt_exporter.qbittorrent.flavours.values import Reader
 from qbt_exporter.qbittorrent.model import (
     CONNECTION_STATUSES,
+    TORRENT_STATES,
     Torrent,
     TorrentProperties,
     Transfer,
-    normalise_state,
 )
 from qbt_exporter.qbittorrent.redact import quote_reply
 
@@ -54,6 +54,17 @@ def tracker_host(url: str) -> str:
     except ValueError:  # e.g. an unbalanced IPv6 bracket
         return ""
     return host or ""
+
+
+# Wire spellings of a state the exporter reports under another name: 5.0 renamed pausedUP/pausedDL
+# to stoppedUP/stoppedDL, and older versions' torrents are reported under the new names.
+STATE_ALIASES: dict[str, str] = {"pausedUP": "stoppedUP", "pausedDL": "stoppedDL"}
+
+
+def normalise_state(raw: str) -> str | None:
+    """Map a wire state string to one of TORRENT_STATES; ``None`` when it is not a known state."""
+    state = STATE_ALIASES.get(raw, raw)
+    return state if state in TORRENT_STATES else None
 
 
 def normalise_tags(raw: str) -> str:
