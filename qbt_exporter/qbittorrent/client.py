@@ -34,8 +34,8 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -48,12 +48,11 @@ from qbt_exporter.qbittorrent.errors import (
     BadResponse,
     Banned,
     Forbidden,
-    HttpError,
     LoginRejected,
-    NotFound,
     QbtError,
     TimedOut,
-    Unauthorized,
+    outcome_for,
+    raise_for,
 )
 from qbt_exporter.qbittorrent.password import PasswordSource, as_source, has_credentials
 from qbt_exporter.qbittorrent.redact import quote_reply
@@ -62,6 +61,10 @@ from qbt_exporter.stats import Stats
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# The login paths of the current API, used until detection says otherwise (``set_dialect``);
+# V2Flavour declares these same constants as its own.
 V2_LOGIN = "/api/v2/auth/login"
 V2_LOGOUT = "/api/v2/auth/logout"
 LOGIN_ENDPOINT = "login"
@@ -103,6 +106,26 @@ class _Call:
 
     sent: bool = False
     failure_outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What to send: everything but the route (Host/Referer), which the client learns as it goes.
+
+    ``adapt`` says whether a reply is a CSRF/Host refusal worth retrying on another route; by
+    default any 401 is.
+    """
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    adapt: Callable[[Response], bool] | None = None
+
+    @property
+    def what(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 @dataclass(frozen=True)
@@ -245,29 +268,23 @@ class Client:
         self, path: str, *, endpoint: str, deadline: Deadline, params: dict[str, Any] | None = None
     ) -> Response:
         """GET without logging in; any status is returned except a ban (raises ``Banned``)."""
-        call = _Call()
-        try:
-            resp = self._exchange(call, "GET", path, deadline, params=params)
+
+        def attempt(call: _Call) -> Response:
+            resp = self._exchange(call, _Request("GET", path, params), deadline)
             if resp.is_ban:
                 raise self._banned(endpoint)
-        except QbtError as err:
-            self._count_failure(call, endpoint, err)
-            raise
-        self.stats.request(endpoint, _status_outcome(resp.status))
-        return resp
+            return resp
+
+        return self._counted(endpoint, attempt, lambda resp: outcome_for(resp.status))
 
     def get(
         self, path: str, *, endpoint: str, deadline: Deadline, params: dict[str, Any] | None = None
     ) -> Response:
         """Authenticated GET of a 2xx reply; any other status raises the matching ``QbtError``."""
-        call = _Call()
-        try:
-            resp = self._authenticated_get(call, path, endpoint, deadline, params)
-        except QbtError as err:
-            self._count_failure(call, endpoint, err)
-            raise
-        self.stats.request(endpoint, "ok")
-        return resp
+        request = _Request("GET", path, params)
+        return self._counted(
+            endpoint, lambda call: self._authenticated_get(call, request, endpoint, deadline)
+        )
 
     def get_json(
         self,
@@ -279,15 +296,14 @@ class Client:
         allow_empty: bool = False,
     ) -> Any:
         """``get`` + JSON decoding; an empty body is ``None`` if ``allow_empty``, else ``BadResponse``."""
-        call = _Call()
-        try:
-            resp = self._authenticated_get(call, path, endpoint, deadline, params)
-            value = _decode_json(resp, endpoint, allow_empty)
-        except QbtError as err:
-            self._count_failure(call, endpoint, err)
-            raise
-        self.stats.request(endpoint, "ok")
-        return value
+        request = _Request("GET", path, params)
+
+        def attempt(call: _Call) -> Any:
+            return _decode_json(
+                self._authenticated_get(call, request, endpoint, deadline), endpoint, allow_empty
+            )
+
+        return self._counted(endpoint, attempt)
 
     def login(self, deadline: Deadline) -> None:
         """Log in now (normally done lazily by ``get``); raises on rejection, ban or back-off.
@@ -305,57 +321,56 @@ class Client:
         if not self._session_live or self.api_key is not None:
             self.forget_session()
             return
-        call = _Call()
+        request = _Request("POST", self.logout_path, headers=FORM)
         try:
             deadline = deadline or Deadline(self.timeout, self._clock)
-            resp = self._exchange(call, "POST", self.logout_path, deadline, headers=FORM)
-            self.stats.request(LOGOUT_ENDPOINT, _status_outcome(resp.status))
+            self._counted(
+                LOGOUT_ENDPOINT,
+                lambda call: self._exchange(call, request, deadline),
+                lambda resp: outcome_for(resp.status),
+            )
         except QbtError as err:
-            self._count_failure(call, LOGOUT_ENDPOINT, err)
             log.debug("logout from %s failed: %s", self.base_url, err)
         except Exception:  # shutdown must go on whatever happens here
             log.debug("logout from %s failed", self.base_url, exc_info=True)
         finally:
             self.forget_session()
 
+    # --- one counted call --------------------------------------------------------------------
+    def _counted(
+        self, endpoint: str, attempt: Callable[[_Call], T], outcome: Callable[[T], str] = lambda _: "ok"
+    ) -> T:
+        """Run ``attempt`` and count it once under ``endpoint``: its ``outcome`` on success, the
+        error's on failure, and nothing when no request left this process (a back-off)."""
+        call = _Call()
+        try:
+            result = attempt(call)
+        except QbtError as err:
+            if call.sent:
+                self.stats.request(endpoint, call.failure_outcome or err.outcome)
+            raise
+        self.stats.request(endpoint, outcome(result))
+        return result
+
     # --- authenticated GET -----------------------------------------------------------------
     def _authenticated_get(
-        self, call: _Call, path: str, endpoint: str, deadline: Deadline, params: dict[str, Any] | None
+        self, call: _Call, request: _Request, endpoint: str, deadline: Deadline
     ) -> Response:
         """Log in if needed, GET, and on a plain 403 log in again once and GET once more."""
         self._ensure_session(deadline)
         generation = self._generation
-        resp = self._exchange(call, "GET", path, deadline, params=params)
+        resp = self._exchange(call, request, deadline)
         if resp.status == 403 and not resp.is_ban and self.api_key is None:
             call.failure_outcome = Forbidden.outcome  # a failing re-login leaves this call forbidden
             self._relogin(generation, deadline)
             call.failure_outcome = None
-            resp = self._exchange(call, "GET", path, deadline, params=params)
-        return self._checked(resp, endpoint)
-
-    def _checked(self, resp: Response, endpoint: str) -> Response:
-        """The reply if 2xx, else the error its status means."""
+            resp = self._exchange(call, request, deadline)
         status = resp.status
-        if 200 <= status < 300:
-            return resp
-        if resp.is_ban:
-            raise self._banned(endpoint)
-        if status == 403:
-            raise Forbidden("403 Forbidden even after logging in again", endpoint=endpoint, status=status)
-        if status == 404:
-            raise NotFound(f"404 Not Found: {quote_reply(resp.text, 100)}", endpoint=endpoint, status=status)
-        if status == 401:
-            raise Unauthorized(
-                "401 Unauthorized: qBittorrent's CSRF/Host check refused us (see --qbittorrent.host-header)",
-                endpoint=endpoint,
-                status=status,
-            )
-        raise HttpError(_describe_status(resp), endpoint=endpoint, status=status)
-
-    def _count_failure(self, call: _Call, endpoint: str, err: QbtError) -> None:
-        """Count a failed call, but only if it reached the network (a back-off makes no request)."""
-        if call.sent:
-            self.stats.request(endpoint, call.failure_outcome or err.outcome)
+        if not 200 <= status < 300:
+            if resp.is_ban:
+                raise self._banned(endpoint)
+            raise_for(status, endpoint=endpoint, message=_explain(resp))
+        return resp
 
     # --- login -----------------------------------------------------------------------------
     def _ensure_session(self, deadline: Deadline) -> None:
@@ -387,18 +402,16 @@ class Client:
                 self.base_url,
                 self._rejections,
             )
-        call = _Call()
         form = {"username": self.username, "password": password}
+        request = _Request("POST", self.login_path, data=form, headers=FORM, adapt=_csrf_401)
         try:
-            resp = self._exchange(
-                call, "POST", self.login_path, deadline, data=form, headers=FORM, adapt=_csrf_401
+            self._counted(
+                LOGIN_ENDPOINT,
+                lambda call: self._judge_login(self._exchange(call, request, deadline), password),
             )
-            self._judge_login(resp, password)
         except QbtError as err:
-            self._count_failure(call, LOGIN_ENDPOINT, err)
             self.stats.login(err.outcome if isinstance(err, LoginRejected | Banned) else "error")
             raise
-        self.stats.request(LOGIN_ENDPOINT, "ok")
         self.stats.login("ok")
         if self._rejections or self._ban_reply:
             log.info("qBittorrent at %s accepted the login again", self.base_url)
@@ -418,12 +431,12 @@ class Client:
             raise self._banned(LOGIN_ENDPOINT)
         if (status == 200 and body == b"Fails.") or status == 401:
             raise self._rejected(password)
-        if status == 200:
+        if 200 <= status < 300:
             # A proxy may echo the form, password included: quote_reply redacts it.
             raise BadResponse(
                 f"unexpected login reply {quote_reply(resp.text, 100)}", endpoint=LOGIN_ENDPOINT
             )
-        raise HttpError(_describe_status(resp), endpoint=LOGIN_ENDPOINT, status=status)
+        raise_for(status, endpoint=LOGIN_ENDPOINT, message=_describe_status(resp))
 
     def _rejected(self, password: str) -> LoginRejected:
         """Count a rejection of ``password``: back off, or suspend logins after ``max_rejections``."""
@@ -553,25 +566,14 @@ class Client:
         return bool(self._rejected_digests) and _digest(self._current_password()) in self._rejected_digests
 
     # --- one exchange: ban gate, dropped-connection retry, CSRF/Host adaptation ----------------
-    def _exchange(
-        self,
-        call: _Call,
-        method: str,
-        path: str,
-        deadline: Deadline,
-        *,
-        params: dict[str, Any] | None = None,
-        data: dict[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        adapt: Callable[[Response], bool] | None = None,
-    ) -> Response:
+    def _exchange(self, call: _Call, request: _Request, deadline: Deadline) -> Response:
         """Send one request; on a CSRF/Host 401 (``adapt``) try the fallbacks of §6 and keep the winner."""
         route = self._route
-        resp = self._send(call, method, path, deadline, route, params, data, headers)
-        if not (adapt or _any_401)(resp):
+        resp = self._send(call, request, deadline, route)
+        if not (request.adapt or _any_401)(resp):
             return resp
         for candidate in self._fallback_routes(route):
-            resp = self._send(call, method, path, deadline, candidate, params, data, headers)
+            resp = self._send(call, request, deadline, candidate)
             if resp.status != 401:
                 log.info(
                     "qBittorrent at %s accepts requests with Host %r%s",
@@ -594,40 +596,30 @@ class Client:
             routes.append(_Route(bare, referer=True))
         return routes
 
-    def _send(
-        self,
-        call: _Call,
-        method: str,
-        path: str,
-        deadline: Deadline,
-        route: _Route,
-        params: dict[str, Any] | None,
-        data: dict[str, str] | None,
-        headers: Mapping[str, str] | None,
-    ) -> Response:
+    def _send(self, call: _Call, request: _Request, deadline: Deadline, route: _Route) -> Response:
         """One HTTP exchange, sent a second time only if the pooled connection turned out dead.
 
         The exchange ends by ``deadline`` whatever the server does (a timeout is never resent), and
         fails with ``TooLarge`` past ``max_reply_size`` (see ``transport.Transport.fetch``).
         """
         self._raise_if_backing_off("")
-        url = self.base_url + path
-        all_headers = self._headers(route, headers)
+        url = self.base_url + request.path
+        headers = self._headers(route, request.headers)
         for attempt in (1, 2):
             timeout = deadline.cap(self.timeout)
             if timeout <= 0:
-                raise TimedOut(f"no time left for {method} {path}")
+                raise TimedOut(f"no time left for {request.what}")
             call.sent = True
             try:
                 reply = self._transport.fetch(
-                    method,
+                    request.method,
                     url,
-                    what=f"{method} {path}",
+                    what=request.what,
                     deadline=deadline,
                     timeout=timeout,
-                    params=params,
-                    data=data,
-                    headers=all_headers,
+                    params=request.params,
+                    data=request.data,
+                    headers=headers,
                 )
             except Dropped as err:
                 if attempt == 2:
@@ -637,8 +629,8 @@ class Client:
             return Response(reply.status, reply.body, reply.headers)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _headers(self, route: _Route, extra: Mapping[str, str] | None) -> dict[str, str]:
-        headers: dict[str, str] = dict(extra or {})
+    def _headers(self, route: _Route, extra: Mapping[str, str]) -> dict[str, str]:
+        headers: dict[str, str] = dict(extra)
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if route.host is not None:
@@ -680,13 +672,6 @@ def _csrf_401(resp: Response) -> bool:
     return resp.status == 401 and not resp.body.strip()
 
 
-def _status_outcome(status: int) -> str:
-    """The ``outcome`` label for a reply that the caller will interpret itself."""
-    if 200 <= status < 300:
-        return "ok"
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "http_error")
-
-
 def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
     if not resp.body.strip():
         if allow_empty:
@@ -712,6 +697,17 @@ def _strip_port(host: str) -> str:
     if host.startswith("["):  # IPv6 literal
         return host[: host.index("]") + 1] if "]" in host else host
     return host.partition(":")[0]
+
+
+def _explain(resp: Response) -> str:
+    """Why an authenticated call's non-2xx reply failed, in words an operator can act on."""
+    if resp.status == 401:
+        return "401 Unauthorized: qBittorrent's CSRF/Host check refused us (see --qbittorrent.host-header)"
+    if resp.status == 403:
+        return "403 Forbidden even after logging in again"
+    if resp.status == 404:
+        return f"404 Not Found: {quote_reply(resp.text, 100)}"
+    return _describe_status(resp)
 
 
 def _describe_status(resp: Response) -> str:

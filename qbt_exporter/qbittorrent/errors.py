@@ -96,3 +96,25 @@ class BackingOff(QbtError):
     def __init__(self, message: str, *, endpoint: str = "", retry_in: float = 0.0) -> None:
         super().__init__(message, endpoint=endpoint)
         self.retry_in = retry_in
+
+
+# The one status → error mapping of the package: the client's checked calls, the probe and the
+# version readers all raise through it, and the ``outcome`` of a reply the caller reads itself is
+# taken from it too, so a status is counted under the same label whichever path met it.
+_BY_STATUS: dict[int, type[HttpError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound}
+_HINTS: dict[int, str] = {401: " (CSRF/Host check)"}
+
+
+def outcome_for(status: int) -> str:
+    """The ``outcome`` label of a reply with this status: "ok" for 2xx, else its error's label."""
+    if 200 <= status < 300:
+        return "ok"
+    return _BY_STATUS.get(status, HttpError).outcome
+
+
+def raise_for(status: int, *, endpoint: str, message: str = "") -> None:
+    """Raise the ``HttpError`` that a non-2xx ``status`` means (``message`` defaults to the status)."""
+    if not 200 <= status < 300:
+        error = _BY_STATUS.get(status, HttpError)
+        text = message or f"{endpoint}: HTTP {status}{_HINTS.get(status, '')}"
+        raise error(text, endpoint=endpoint, status=status)

@@ -101,3 +101,28 @@ def test_banned(rsps: responses.RequestsMock, client: Client, stats: Stats, dead
     add(rsps, "GET", PROBE, load("4.0.4", "92-src127.0.0.2-version-api-while-banned"))
     with pytest.raises(Banned):
         detect(client, stats, deadline)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 500, 302])
+def test_a_status_means_the_same_error_on_every_path(
+    status: int, rsps: responses.RequestsMock, client: Client, stats: Stats, deadline: Deadline
+) -> None:
+    """One status → error mapping (errors.raise_for): the probe's error is the one an authenticated
+    call raises, and its outcome is the label the request was counted under (a 403 at the probe was
+    an HttpError counted as "forbidden" before)."""
+    probe = "/version/qbittorrent" if status == 404 else "/version/api"  # a 404 at /version/api means v2
+    add(rsps, "GET", BASE + probe, probe_reply(b"nope", status))
+    client.set_dialect("/login", "/logout")
+    add(rsps, "POST", BASE + "/login", load("4.0.4", "04-login-ok"))
+    add(rsps, "GET", BASE + "/query/x", probe_reply(b"nope", status))
+    with pytest.raises(HttpError) as at_probe:
+        if status == 404:
+            LegacyFlavour(client, stats, "17").server_info(deadline)
+        else:
+            detect(client, stats, deadline)
+    endpoint = at_probe.value.endpoint
+    assert stats.get("requests", endpoint, at_probe.value.outcome) == 1
+    if status != 403:  # an authenticated 403 logs in again first; that path has its own test
+        with pytest.raises(HttpError) as authenticated:
+            client.get("/query/x", endpoint="x", deadline=deadline)
+        assert type(authenticated.value) is type(at_probe.value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qbt_exporter.qbittorrent.errors import BadResponse, HttpError, Unauthorized
+from qbt_exporter.qbittorrent.errors import BadResponse, raise_for
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
 from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
@@ -39,13 +39,8 @@ def detect(client: Client, stats: Stats, deadline: Deadline) -> Flavour:
     flavour: Flavour
     if reply.status == 404:
         flavour = V2Flavour(client, stats, "")
-    elif reply.status == 401:
-        raise Unauthorized(
-            "/version/api refused the request (CSRF/Host check)", endpoint=ENDPOINT, status=401
-        )
-    elif reply.status != 200:
-        raise HttpError(f"/version/api: HTTP {reply.status}", endpoint=ENDPOINT, status=reply.status)
     else:
+        raise_for(reply.status, endpoint=ENDPOINT)
         text = reply.text.strip()
         number = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else -1
         if FIRST_LEGACY_API <= number <= LAST_LEGACY_API:

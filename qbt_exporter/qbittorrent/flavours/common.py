@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from qbt_exporter.qbittorrent.errors import BadResponse, HttpError, Unauthorized
+from qbt_exporter.qbittorrent.errors import BadResponse, raise_for
 from qbt_exporter.qbittorrent.flavours.values import Reader
 from qbt_exporter.qbittorrent.model import (
     CONNECTION_STATUSES,
@@ -233,10 +233,7 @@ def expect(value: object, kind: type, what: str, endpoint: str) -> Any:
 
 def version_text(status: int, text: str, endpoint: str) -> str:
     """A version string reply ("v4.0.4", "2.8.19") checked for being one, not an error page."""
-    if status == 401:
-        raise Unauthorized(f"{endpoint}: HTTP 401 (CSRF/Host check)", endpoint=endpoint, status=status)
-    if status != 200:
-        raise HttpError(f"{endpoint}: HTTP {status}", endpoint=endpoint, status=status)
+    raise_for(status, endpoint=endpoint)
     version = text.strip()
     if not version or len(version) > 40 or not version.isprintable() or " " in version or "<" in version:
         raise BadResponse(f"{endpoint}: not a version string: {quote_reply(version, 40)}", endpoint=endpoint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from qbt_exporter.qbittorrent.client import V2_LOGIN, V2_LOGOUT
 from qbt_exporter.qbittorrent.errors import NotFound
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.common import (
@@ -29,8 +30,8 @@ class V2Flavour(Flavour):
     """qBittorrent 4.1+; ``api_version`` is webapiVersion once ``server_info`` has read it."""
 
     api = "v2"
-    login_path = "/api/v2/auth/login"
-    logout_path = "/api/v2/auth/logout"
+    login_path = V2_LOGIN  # the client's default dialect: defined once, there
+    logout_path = V2_LOGOUT
 
     def server_info(self, deadline: Deadline) -> ServerInfo:
         app = self.client.get("/api/v2/app/version", endpoint="version", deadline=deadline)
