@@ -13,7 +13,7 @@ from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
 from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
 from qbt_exporter.stats import Stats
 from tests.counters import requests
-from tests.flavours.helpers import BASE, raw
+from tests.qbittorrent.flavours.helpers import BASE, raw
 from tests.recording import add, load
 
 PROBE = BASE + "/version/api"
@@ -121,7 +121,7 @@ def test_a_status_means_the_same_error_on_every_path(
         else:
             detect(client, stats, deadline)
     endpoint = at_probe.value.endpoint
-    assert stats.get("requests", endpoint, at_probe.value.outcome) == 1
+    assert requests(stats, endpoint, at_probe.value.outcome) == 1
     if status != 403:  # an authenticated 403 logs in again first; that path has its own test
         with pytest.raises(HttpError) as authenticated:
             client.get("/query/x", endpoint="x", deadline=deadline)

@@ -14,7 +14,7 @@ from qbt_exporter.qbittorrent.errors import BadResponse
 from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 from qbt_exporter.stats import Stats
-from tests.flavours.helpers import BASE, edited, invalid, raw
+from tests.qbittorrent.flavours.helpers import BASE, edited, invalid, raw
 from tests.recording import RECORDINGS, add, load
 
 V = "4.0.4"

@@ -15,7 +15,7 @@ from qbt_exporter.qbittorrent.errors import BadResponse
 from qbt_exporter.qbittorrent.flavours.v2 import V2Flavour
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
 from qbt_exporter.stats import Stats
-from tests.flavours.helpers import BASE, edited, invalid, raw
+from tests.qbittorrent.flavours.helpers import BASE, edited, invalid, raw
 from tests.recording import add, load
 
 V = "4.5.2"

@@ -10,7 +10,7 @@ import responses
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.stats import Stats
-from tests.flavours.helpers import BASE
+from tests.qbittorrent.flavours.helpers import BASE
 
 
 @pytest.fixture

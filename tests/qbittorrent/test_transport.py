@@ -22,7 +22,7 @@ from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.errors import BadResponse, TimedOut, TooLarge
 from qbt_exporter.stats import Stats
 from tests import counters
-from tests.test_client import TinyServer
+from tests.qbittorrent.test_client import TinyServer
 
 DRIP = 0.05  # seconds between two bytes: far below the 2 s socket timeout, so only the deadline can cut
 BUDGET = 1.0
