@@ -1,20 +1,10 @@
-"""Transport and session for ONE qBittorrent WebUI: HTTP, cookies, login, back-off, CSRF/Host quirks.
+"""HTTP for ONE qBittorrent WebUI: requests, cookies, the login exchange, CSRF/Host quirks.
 
 This module knows how qBittorrent behaves on the wire (see ``qbittorrent-api.md`` §3–§6), never
 what its JSON means: flavours ask for a path and get bytes (or parsed JSON) back.
 
 What it protects against, and why:
 
-* **Bans.** Five failed logins ban the exporter's IP, and qBittorrent counts them with no time
-  window (≤ 4.2.1 never forget a failure, later versions only on a success or when a ban ends), so
-  spacing attempts out is not enough: any back-off reaches a 5th failure in the end. After a
-  rejection no login is attempted for ``login_backoff`` seconds (doubling up to
-  ``login_backoff_max``); after ``max_rejections`` rejections in a row none at all until the
-  password source gives a password not rejected yet (a fixed password file) or the process
-  restarts, and never a 5th failure in a row from this process (``SAFE_FAILURES``). A ban reply
-  stops *every* request for ``ban_duration`` (≤ 4.0.4 answers 403 on every path while banned);
-  after it the client logs in again only if the ban was not earned by its own rejected password
-  (someone else's failures from the same address ban it too). See ``_login_hold``.
 * **Slow, endless and huge replies.** ``transport.Transport`` ends every exchange by the scrape's
   deadline, however slowly the reply drips, and drops a reply over ``max_reply_size`` decoded bytes.
 * **Dropped connections.** ≤ 4.0.4 closes the socket after every reply without saying so, and 4.1+
@@ -24,13 +14,14 @@ What it protects against, and why:
   qBittorrent's own (Docker port mapping). A 401 makes the client try a matching Referer, then the
   host name without port, and keep what worked.
 * **Concurrent scrapes.** One lock around logging in: two threads without a session cause one login.
+
+When to log in, and when not to (back-off, bans, suspension), is ``session.LoginPolicy``: this
+module sends the login and reads its reply, the policy decides and keeps the count.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +35,6 @@ from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent import jsonbody, redact
 from qbt_exporter.qbittorrent.errors import (
-    BackingOff,
     BadResponse,
     Banned,
     Forbidden,
@@ -56,6 +46,8 @@ from qbt_exporter.qbittorrent.errors import (
 )
 from qbt_exporter.qbittorrent.password import PasswordSource, as_source, has_credentials
 from qbt_exporter.qbittorrent.redact import quote_reply
+from qbt_exporter.qbittorrent.session import LOGIN_ENDPOINT, LoginPolicy
+from qbt_exporter.qbittorrent.session import SAFE_FAILURES as SAFE_FAILURES  # the cap on max_rejections
 from qbt_exporter.qbittorrent.transport import Dropped, Transport
 from qbt_exporter.stats import Stats
 
@@ -67,14 +59,9 @@ T = TypeVar("T")
 # V2Flavour declares these same constants as its own.
 V2_LOGIN = "/api/v2/auth/login"
 V2_LOGOUT = "/api/v2/auth/logout"
-LOGIN_ENDPOINT = "login"
 LOGOUT_ENDPOINT = "logout"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 BAN_MARKER = b"banned"
-# qBittorrent bans an address at its 5th failed login in a row (the default of every version, §4.5):
-# this process never makes more than 4 in a row, whatever the password source does.
-SAFE_FAILURES = 4
-SUSPENDED_REASONS = ("rejected", "banned")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # The largest decoded reply kept by default: 100,000 torrents of ~2.6 KB each in /sync/maindata with
@@ -129,20 +116,6 @@ class _Request:
 
 
 @dataclass(frozen=True)
-class _Hold:
-    """Logins are held off: ``reason`` is exported ("rejected", "banned"; ``None`` for the plain
-    back-off), ``until`` is a clock time (infinity: until the password changes or a restart)."""
-
-    reason: str | None
-    until: float
-    message: str
-
-
-_WAITING_FOR_BAN = "banned by qBittorrent; waiting for the ban to end"
-_WAITING_AFTER_REJECTION = "login rejected earlier; waiting before the next attempt"
-
-
-@dataclass(frozen=True)
 class _Route:
     """The Host header override and whether to send a Referer, as learned from 401 replies."""
 
@@ -175,11 +148,8 @@ class Client:
             # requests would send them as Basic auth, which qBittorrent 5.2+ takes as a login
             # attempt; config.py refuses them with the reason, this is the backstop.
             raise ValueError("credentials in the qBittorrent URL are not supported")
-        if not 1 <= max_rejections <= SAFE_FAILURES:
-            raise ValueError(f"max_rejections must be between 1 and {SAFE_FAILURES}, got {max_rejections}")
         self.base_url = url.rstrip("/")
         self.username = username
-        self._password = as_source(password)
         self.api_key = api_key
         redact.register(api_key)
         self.timeout = timeout
@@ -187,10 +157,16 @@ class Client:
         self.verify = verify
         self.stats = stats if stats is not None else Stats()
         self._clock = clock
-        self.login_backoff = login_backoff
-        self.login_backoff_max = login_backoff_max
-        self.ban_duration = ban_duration
-        self.max_rejections = max_rejections
+        self._policy = LoginPolicy(
+            self.base_url,
+            username,
+            as_source(password),
+            clock=clock,
+            login_backoff=login_backoff,
+            login_backoff_max=login_backoff_max,
+            ban_duration=ban_duration,
+            max_rejections=max_rejections,
+        )
         self.login_path = V2_LOGIN
         self.logout_path = V2_LOGOUT
 
@@ -208,12 +184,6 @@ class Client:
 
         self._login_lock = threading.Lock()
         self._session_live = False
-        self._generation = 0  # successful logins so far: see session_generation
-        self._rejections = 0  # failed logins in a row, whatever the password
-        self._rejected_digests: set[str] = set()  # digests of the passwords rejected since the last success
-        self._login_not_before = -math.inf
-        self._banned_until = -math.inf
-        self._ban_reply = False  # the last verdict on a login (or, ≤ 4.0.4, on any request) was a ban
 
     # --- public API ------------------------------------------------------------------------
     def __repr__(self) -> str:  # never shows the password
@@ -228,7 +198,7 @@ class Client:
         saw another generation must ask the version and API again. 0 until the first login; never
         changes with an API key (qBittorrent 5.2+ keeps no session for it).
         """
-        return self._generation
+        return self._policy.generation
 
     def set_dialect(self, login_path: str, logout_path: str) -> None:
         """Use the login/logout paths of the detected API; a different dialect drops the session."""
@@ -247,9 +217,7 @@ class Client:
     def login_backoff_remaining(self) -> float:
         """Seconds until a login may be attempted again (a ban counts too); 0 when allowed now,
         infinity while suspended (only a changed password or a restart ends that)."""
-        hold = self._login_hold() if self.api_key is None else None
-        until = max(hold.until if hold else -math.inf, self._banned_until)
-        return max(0.0, until - self._clock())
+        return self._policy.backoff_remaining(logins=self.api_key is None)
 
     def login_suspended(self) -> dict[str, bool]:
         """For each reason in ``SUSPENDED_REASONS``, whether it holds logins off right now.
@@ -258,8 +226,7 @@ class Client:
         "banned": qBittorrent banned this address; waiting for the ban to end, or for the password
         to change when our own rejected password earned the ban.
         """
-        hold = self._login_hold() if self.api_key is None else None
-        return {reason: hold is not None and hold.reason == reason for reason in SUSPENDED_REASONS}
+        return self._policy.suspended(logins=self.api_key is None)
 
     def close(self) -> None:
         self.session.close()
@@ -272,7 +239,7 @@ class Client:
         def attempt(call: _Call) -> Response:
             resp = self._exchange(call, _Request("GET", path, params), deadline)
             if resp.is_ban:
-                raise self._banned(endpoint)
+                raise self._policy.banned(endpoint)
             return resp
 
         return self._counted(endpoint, attempt, lambda resp: outcome_for(resp.status))
@@ -312,7 +279,7 @@ class Client:
         """
         if self.api_key is not None:
             return
-        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        self._policy.check(LOGIN_ENDPOINT)
         with self._locked(deadline):
             self._login_locked(deadline)
 
@@ -358,7 +325,7 @@ class Client:
     ) -> Response:
         """Log in if needed, GET, and on a plain 403 log in again once and GET once more."""
         self._ensure_session(deadline)
-        generation = self._generation
+        generation = self._policy.generation
         resp = self._exchange(call, request, deadline)
         if resp.status == 403 and not resp.is_ban and self.api_key is None:
             call.failure_outcome = Forbidden.outcome  # a failing re-login leaves this call forbidden
@@ -368,7 +335,7 @@ class Client:
         status = resp.status
         if not 200 <= status < 300:
             if resp.is_ban:
-                raise self._banned(endpoint)
+                raise self._policy.banned(endpoint)
             raise_for(status, endpoint=endpoint, message=_explain(resp))
         return resp
 
@@ -376,7 +343,7 @@ class Client:
     def _ensure_session(self, deadline: Deadline) -> None:
         if self.api_key is not None or self._session_live:
             return
-        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        self._policy.check(LOGIN_ENDPOINT)
         with self._locked(deadline):
             if not self._session_live:  # another thread may have logged in while we waited
                 self._login_locked(deadline)
@@ -384,7 +351,7 @@ class Client:
     def _relogin(self, seen_generation: int, deadline: Deadline) -> None:
         """Log in again after a 403, unless another thread already did since our request."""
         with self._locked(deadline):
-            if self._session_live and self._generation != seen_generation:
+            if self._session_live and self._policy.generation != seen_generation:
                 return
             self._login_locked(deadline)
 
@@ -393,15 +360,10 @@ class Client:
 
     def _login_locked(self, deadline: Deadline) -> None:
         """One login attempt; the caller holds the login lock."""
-        self._raise_if_backing_off(LOGIN_ENDPOINT)
+        self._policy.check(LOGIN_ENDPOINT)
         self.forget_session()
-        password = self._current_password()
-        if self._rejections and not self._password_rejected():
-            log.info(
-                "logging in to %s with a changed password (%d failed logins in a row so far)",
-                self.base_url,
-                self._rejections,
-            )
+        password = self._policy.current_password()
+        self._policy.attempting()
         form = {"username": self.username, "password": password}
         request = _Request("POST", self.login_path, data=form, headers=FORM, adapt=_csrf_401)
         try:
@@ -413,14 +375,8 @@ class Client:
             self.stats.login(err.outcome if isinstance(err, LoginRejected | Banned) else "error")
             raise
         self.stats.login("ok")
-        if self._rejections or self._ban_reply:
-            log.info("qBittorrent at %s accepted the login again", self.base_url)
-        self._rejections = 0
-        self._rejected_digests.clear()
-        self._ban_reply = False
-        self._login_not_before = -math.inf
+        self._policy.accepted()
         self._session_live = True
-        self._generation += 1
 
     def _judge_login(self, resp: Response, password: str) -> None:
         """Raise unless the reply is a success: 200 ``Ok.`` (≤ 5.1) or 204 (5.2+)."""
@@ -428,142 +384,15 @@ class Client:
         if status == 204 or (status == 200 and body == b"Ok."):
             return
         if resp.is_ban:
-            raise self._banned(LOGIN_ENDPOINT)
+            raise self._policy.banned(LOGIN_ENDPOINT)
         if (status == 200 and body == b"Fails.") or status == 401:
-            raise self._rejected(password)
+            raise self._policy.rejected(password)
         if 200 <= status < 300:
             # A proxy may echo the form, password included: quote_reply redacts it.
             raise BadResponse(
                 f"unexpected login reply {quote_reply(resp.text, 100)}", endpoint=LOGIN_ENDPOINT
             )
         raise_for(status, endpoint=LOGIN_ENDPOINT, message=_describe_status(resp))
-
-    def _rejected(self, password: str) -> LoginRejected:
-        """Count a rejection of ``password``: back off, or suspend logins after ``max_rejections``."""
-        self._rejections += 1
-        self._rejected_digests.add(_digest(password))
-        self._ban_reply = False  # qBittorrent judged the credentials, so no ban is in force
-        count = self._rejections
-        if count >= SAFE_FAILURES:
-            # Logged once: no login follows in this process, so no further rejection either.
-            log.error(
-                "qBittorrent at %s rejected the login of user %r %d times in a row; one more failed login "
-                "would get this address banned, so this exporter will not log in again: fix the password, "
-                "then restart the exporter",
-                self.base_url,
-                self.username,
-                count,
-            )
-        elif count >= self.max_rejections:
-            log.error(
-                "qBittorrent at %s rejected the login of user %r %d times in a row; no login is attempted "
-                "until the password changes: %s",
-                self.base_url,
-                self.username,
-                count,
-                self._password.fix_hint(),
-            )
-        else:
-            wait = min(self.login_backoff * 2 ** (count - 1), self.login_backoff_max)
-            self._login_not_before = self._clock() + wait
-            log.warning(
-                "qBittorrent at %s rejected the login of user %r (%d in a row); next login attempt in %.0f s",
-                self.base_url,
-                self.username,
-                count,
-                wait,
-            )
-        return LoginRejected(
-            f"qBittorrent rejected the credentials of user {self.username!r}", endpoint=LOGIN_ENDPOINT
-        )
-
-    def _banned(self, endpoint: str) -> Banned:
-        """Stop every request for ``ban_duration``: ≤ 4.0.4 answers 403 on every path while banned.
-
-        Anyone's failed logins from this address count toward a ban (a browser, another tool, an
-        earlier run of this exporter), so after the ban the client logs in again, once — unless
-        qBittorrent had rejected the password it would send: then it waits for a new password.
-        """
-        self._banned_until = self._clock() + self.ban_duration
-        already = self._ban_reply
-        self._ban_reply = True
-        if already:
-            # Still banned at the hourly retry (4.1.0 - 4.2.1 ban for ~41 days): said already.
-            log.debug("qBittorrent at %s still bans this address", self.base_url)
-        elif self._password_rejected():
-            log.error(
-                "qBittorrent at %s has banned this address after too many failed logins, and it rejected "
-                "this password before; no login is attempted until the password changes: %s",
-                self.base_url,
-                self._password.fix_hint(),
-            )
-        else:
-            log.warning(
-                "qBittorrent at %s has banned this address after too many failed logins (from anyone at "
-                "this address); no request for %.0f s, then one login attempt",
-                self.base_url,
-                self.ban_duration,
-            )
-        return Banned("qBittorrent has banned this IP after too many failed logins", endpoint=endpoint)
-
-    def _login_hold(self) -> _Hold | None:
-        """Why no login may be attempted now, or ``None``: the one place that decides.
-
-        In order: a ban (until it ends; for good when our rejected password earned it), the last
-        safe failure reached, ``max_rejections`` reached with a password already rejected, and the
-        back-off between the first rejections. A password not rejected yet (the file was fixed)
-        ends the last two, so it gets exactly one attempt each time it changes.
-        """
-        now = self._clock()
-        rejected = self._password_rejected()
-        count = self._rejections
-        if self._ban_reply and rejected:
-            hint = self._password.fix_hint()
-            return _Hold("banned", math.inf, f"banned by qBittorrent after a rejected login: {hint}")
-        if self._ban_reply and now < self._banned_until:
-            return _Hold("banned", self._banned_until, _WAITING_FOR_BAN)
-        if count >= SAFE_FAILURES:
-            return _Hold(
-                "rejected",
-                math.inf,
-                f"{count} logins in a row rejected; one more would get this address banned: "
-                "fix the password, then restart the exporter",
-            )
-        if rejected and count >= self.max_rejections:
-            return _Hold(
-                "rejected",
-                math.inf,
-                f"login suspended after {count} rejected logins in a row: {self._password.fix_hint()}",
-            )
-        if rejected and now < self._login_not_before:
-            return _Hold(None, self._login_not_before, _WAITING_AFTER_REJECTION)
-        return None
-
-    def _raise_if_backing_off(self, endpoint: str) -> None:
-        """Raise ``BackingOff`` instead of making a request that a ban or the login policy forbids.
-
-        The messages never contain a countdown (that is in ``login_backoff_remaining``): the
-        scraper logs a failure once per distinct message.
-        """
-        hold: _Hold | None = None
-        if endpoint == LOGIN_ENDPOINT:
-            hold = self._login_hold()
-        elif self._clock() < self._banned_until:
-            hold = _Hold("banned", self._banned_until, _WAITING_FOR_BAN)
-        if hold is not None:
-            wait = max(0.0, hold.until - self._clock())
-            raise BackingOff(hold.message, endpoint=endpoint, retry_in=wait)
-
-    def _current_password(self) -> str:
-        """The password to send now, registered for redaction before it can be echoed anywhere."""
-        password = self._password.current()
-        redact.register(password)
-        return password
-
-    def _password_rejected(self) -> bool:
-        """Whether qBittorrent rejected the current password since the last success; reads the
-        password source (a small file read) only while there are rejections."""
-        return bool(self._rejected_digests) and _digest(self._current_password()) in self._rejected_digests
 
     # --- one exchange: ban gate, dropped-connection retry, CSRF/Host adaptation ----------------
     def _exchange(self, call: _Call, request: _Request, deadline: Deadline) -> Response:
@@ -602,7 +431,7 @@ class Client:
         The exchange ends by ``deadline`` whatever the server does (a timeout is never resent), and
         fails with ``TooLarge`` past ``max_reply_size`` (see ``transport.Transport.fetch``).
         """
-        self._raise_if_backing_off("")
+        self._policy.check("")
         url = self.base_url + request.path
         headers = self._headers(route, request.headers)
         for attempt in (1, 2):
@@ -657,11 +486,6 @@ class _LoginGuard:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _digest(password: str) -> str:
-    """What is kept of a rejected password: enough to recognise it, nothing to leak."""
-    return hashlib.sha256(password.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _any_401(resp: Response) -> bool:
     return resp.status == 401
 
