@@ -50,10 +50,10 @@ class Family:
         names = self._order(attributes)
         if len(names) == 1:
             single = operator.attrgetter(*names)
-            self._added.extend((single(item), value) for item in items)
+            self._added.extend([(single(item), value) for item in items])
         else:
-            several = operator.attrgetter(*names)
-            self._added.extend((*several(item), value) for item in items)
+            several, tail = operator.attrgetter(*names), (value,)
+            self._added.extend([several(item) + tail for item in items])  # the fastest form measured
 
     def _order(self, labels: dict[str, object]) -> list[object]:
         """``labels`` in the order of the catalogue row; a missing or unknown name is a bug."""
