@@ -11,7 +11,6 @@ import contextlib
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -370,16 +369,50 @@ def test_403_then_other_error_after_relogin_counts_that_error(rsps: responses.Re
     }
 
 
+class _CountingLock:
+    """The client's login lock, counting the threads blocked on it (so a test waits for them
+    instead of sleeping)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._waiting = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        with self._changed:
+            self._waiting += 1
+            self._changed.notify_all()
+        try:
+            return self._lock.acquire(blocking, timeout)
+        finally:
+            with self._changed:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def waiting_for(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._waiting >= count, timeout)
+
+
 def test_concurrent_calls_without_session_log_in_once(rsps: responses.RequestsMock) -> None:
     login = load("4.0.4", "04-login-ok")
 
+    client = make_client()
+    lock = _CountingLock(client._login_lock)
+    client._login_lock = lock
+
     def slow_login(_request: Any) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(0.2)  # long enough for every thread to arrive while the login is running
+        # The login answers only once the 7 other threads wait for the login lock: each of them
+        # must then find the session this login makes instead of logging in itself.
+        assert lock.waiting_for(7, timeout=10)
         return 200, {"Set-Cookie": login.set_cookies[0]}, login.body
 
     rsps.add_callback("POST", BASE + "/login", callback=slow_login)
     add(rsps, "GET", BASE + "/query/torrents", load("4.0.4", "09-torrents-empty"))
-    client = make_client()
     barrier = threading.Barrier(8)
     results: list[Any] = []
 
