@@ -1,4 +1,4 @@
-"""The fault-injecting qBittorrent (qbt_exporter/faults.py) does what each fault says, over real
+"""The fault-injecting qBittorrent (qbt_exporter/simulator/faults.py) does what each fault says, over real
 sockets, in front of the simulator. These tests speak raw HTTP so that nothing between the test and
 the proxy smooths over what the proxy sends."""
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from qbt_exporter.faults import (
+from qbt_exporter.simulator import Simulator, SimulatorConfig
+from qbt_exporter.simulator.faults import (
     Cookies,
     Drip,
     FaultProxy,
@@ -30,7 +31,6 @@ from qbt_exporter.faults import (
     gzip_bomb,
     set_field,
 )
-from qbt_exporter.simulator import Simulator, SimulatorConfig
 
 TORRENTS = "/query/torrents"
 QUIET = 0.3  # how long "nothing more arrives" is watched, where the proxy would wait for minutes

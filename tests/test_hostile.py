@@ -1,5 +1,5 @@
-"""The exporter against a hostile qBittorrent: the fault proxy (qbt_exporter/faults.py) in front of the
-simulator, everything over real sockets on 127.0.0.1.
+"""The exporter against a hostile qBittorrent: the fault proxy (qbt_exporter/simulator/faults.py) in
+front of the simulator, everything over real sockets on 127.0.0.1.
 
 Each test is one hostile case and checks the README's promises for it: ``/metrics`` answers 200 with
 valid exposition (parsed by prometheus_client, UTF-8 throughout) within the scrape's budget, with
@@ -25,7 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from qbt_exporter.cli import build
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import parse
-from qbt_exporter.faults import (
+from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.scraper import Scraper
+from qbt_exporter.simulator import BAN_TEXT, Simulator, SimulatorConfig
+from qbt_exporter.simulator.faults import (
     Cookies,
     Drip,
     Fault,
@@ -39,9 +42,6 @@ from qbt_exporter.faults import (
     Reset,
     duplicate_torrent,
 )
-from qbt_exporter.qbittorrent.client import Client
-from qbt_exporter.scraper import Scraper
-from qbt_exporter.simulator import BAN_TEXT, Simulator, SimulatorConfig
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp, serve
 

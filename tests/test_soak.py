@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.faults import Drip, FaultProxy, GzipBomb, Hang, Oversize, Replace, Reset
+from qbt_exporter.simulator.faults import Drip, FaultProxy, GzipBomb, Hang, Oversize, Replace, Reset
 from qbt_exporter.web import serve
 
 SCRAPES = 2000

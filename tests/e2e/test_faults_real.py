@@ -14,7 +14,7 @@ from harness.qbittorrent import (
 )
 from qbt_exporter.cli import build
 from qbt_exporter.config import parse
-from qbt_exporter.faults import Drip, FaultProxy, Hang, JsonEdit
+from qbt_exporter.simulator.faults import Drip, FaultProxy, Hang, JsonEdit
 from tests.e2e.harness import TorrentWorld
 from tests.test_hostile import Exporter, down, healthy, running
 
