@@ -1,7 +1,8 @@
 import hashlib
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.properties import PropertiesCache, PropertiesPass, PropertiesPolicy, _refresh_age
+from qbt_exporter.pertorrent import refresh_age
+from qbt_exporter.properties import PropertiesCache, PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent.errors import HttpError
 from qbt_exporter.qbittorrent.model import TorrentProperties
 from qbt_exporter.stats import Stats
@@ -53,7 +54,7 @@ def test_torrents_with_every_value_in_the_list_need_no_call() -> None:
 
 
 def test_refresh_ages_spread_over_the_second_half_of_the_window() -> None:
-    ages = [_refresh_age(hashlib.sha1(str(n).encode()).hexdigest(), 300) for n in range(2000)]
+    ages = [refresh_age(hashlib.sha1(str(n).encode()).hexdigest(), 300) for n in range(2000)]
     assert min(ages) >= 150 and max(ages) <= 300
     # Spread, not bunched: each quarter of the window gets a fair share.
     quarters = [sum(150 + 37.5 * q <= a < 150 + 37.5 * (q + 1) for a in ages) for q in range(4)]
