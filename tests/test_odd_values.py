@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.counters import invalid_values
+from tests.counters import invalid_values, requests
 from tests.tools import promtool_check_metrics
 from tests.wire import LEGACY, V2, Exporter, Flavour, Outcome, scrape
 
@@ -282,3 +282,28 @@ def test_torrents_with_unusable_hashes_still_count_in_the_totals(flavour: Flavou
     else:
         assert counts == counts_before
         assert invalid(outcome, endpoint) == 2
+
+
+# A reply that is valid JSON of the wrong top-level type (or, for maindata, wrong inner objects).
+WRONG_SHAPES = {
+    "legacy transferInfo is an array": (LEGACY, "transfer_info", b"[]"),
+    "legacy torrents is an object": (LEGACY, "torrents", b'{"hash": "x"}'),
+    "legacy torrents is null": (LEGACY, "torrents", b"null"),
+    "legacy propertiesGeneral is an array": (LEGACY, "torrent_properties", b"[1]"),
+    "v2 maindata is an array": (V2, "maindata", b"[]"),
+    "v2 server_state is a string": (V2, "maindata", b'{"server_state": "up", "torrents": {}}'),
+    "v2 torrents is an array": (V2, "maindata", b'{"server_state": {}, "torrents": []}'),
+    "v2 properties is a number": (V2, "torrent_properties", b"7"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_SHAPES.values(), ids=list(WRONG_SHAPES))
+def test_a_reply_of_the_wrong_shape_is_counted_as_a_bad_response_not_ok(
+    case: tuple[Flavour, str, bytes],
+) -> None:
+    """It used to fail the scrape (or the torrent's properties) while the request counted as ok, so
+    qbittorrent_exporter_requests_total showed nothing wrong."""
+    flavour, endpoint, body = case
+    outcome = scrape(flavour, {endpoint: body})
+    assert requests(outcome.stats, endpoint, "bad_response") >= 1
+    assert requests(outcome.stats, endpoint, "ok") == 0

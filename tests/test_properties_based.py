@@ -332,12 +332,19 @@ class _Replying:
         self.body = body
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
+        """The client's contract: empty is None only when allowed; ``check`` sees every decoded value."""
         from qbt_exporter.qbittorrent.errors import BadResponse
 
+        if not self.body.strip():
+            if kwargs.get("allow_empty"):
+                return None
+            raise BadResponse("empty", endpoint=kwargs["endpoint"])
         try:
-            return None if not self.body.strip() else jsonbody.loads(self.body)
+            value = jsonbody.loads(self.body)
         except (ValueError, RecursionError) as exc:
             raise BadResponse(str(exc), endpoint=kwargs["endpoint"]) from exc
+        check = kwargs.get("check")
+        return value if check is None else check(value)
 
 
 FLAVOUR_CALLS: list[tuple[str, Callable[[Any], object]]] = [

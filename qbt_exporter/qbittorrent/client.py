@@ -261,14 +261,21 @@ class Client:
         deadline: Deadline,
         params: dict[str, Any] | None = None,
         allow_empty: bool = False,
+        check: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """``get`` + JSON decoding; an empty body is ``None`` if ``allow_empty``, else ``BadResponse``."""
+        """``get`` + JSON decoding; an empty body is ``None`` if ``allow_empty``, else ``BadResponse``.
+
+        ``check`` validates the decoded reply's shape inside the counted call, so a reply of the
+        wrong shape is counted as ``bad_response`` rather than ``ok`` before the flavour rejects it.
+        """
         request = _Request("GET", path, params)
 
         def attempt(call: _Call) -> Any:
-            return _decode_json(
-                self._authenticated_get(call, request, endpoint, deadline), endpoint, allow_empty
-            )
+            resp = self._authenticated_get(call, request, endpoint, deadline)
+            if allow_empty and not resp.body.strip():
+                return None
+            value = _decode_json(resp, endpoint)
+            return value if check is None else check(value)
 
         return self._counted(endpoint, attempt)
 
@@ -496,10 +503,8 @@ def _csrf_401(resp: Response) -> bool:
     return resp.status == 401 and not resp.body.strip()
 
 
-def _decode_json(resp: Response, endpoint: str, allow_empty: bool) -> Any:
+def _decode_json(resp: Response, endpoint: str) -> Any:
     if not resp.body.strip():
-        if allow_empty:
-            return None
         raise BadResponse("empty body where JSON was expected", endpoint=endpoint)
     try:
         return jsonbody.loads(resp.body)

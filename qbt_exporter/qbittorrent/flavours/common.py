@@ -8,7 +8,7 @@ hash) and two renamed legacy fields, which the flavour passes in as ``category_k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -216,6 +216,11 @@ def parse_properties(obj: Mapping[str, Any]) -> tuple[TorrentProperties, int]:
         connections=r.count("nb_connections"),
     )
     return props, r.invalid
+
+
+def shaped(kind: type, what: str, endpoint: str) -> Callable[[object], Any]:
+    """A ``check`` for ``Client.get_json``: the reply must have this top-level JSON type."""
+    return lambda value: expect(value, kind, what, endpoint)
 
 
 def expect(value: object, kind: type, what: str, endpoint: str) -> Any:

@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.common import (
-    expect,
     parse_properties,
     parse_torrents,
     parse_transfer,
+    shaped,
     version_text,
 )
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
@@ -52,14 +52,18 @@ class LegacyFlavour(Flavour):
         return ServerInfo(version_text(reply.status, reply.text, "version"), "legacy", self.api_version)
 
     def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
-        info = self.client.get_json("/query/transferInfo", endpoint="transfer_info", deadline=deadline)
-        transfer, bad = parse_transfer(expect(info, dict, "object", "transfer_info"))
-        self.stats.invalid_value("transfer_info", bad)
-        items = self.client.get_json("/query/torrents", endpoint="torrents", deadline=deadline)
-        pairs = (
-            (obj.get("hash") if isinstance(obj, dict) else None, obj)
-            for obj in expect(items, list, "array", "torrents")
+        info = self.client.get_json(
+            "/query/transferInfo",
+            endpoint="transfer_info",
+            deadline=deadline,
+            check=shaped(dict, "object", "transfer_info"),
         )
+        transfer, bad = parse_transfer(info)
+        self.stats.invalid_value("transfer_info", bad)
+        items = self.client.get_json(
+            "/query/torrents", endpoint="torrents", deadline=deadline, check=shaped(list, "array", "torrents")
+        )
+        pairs = ((obj.get("hash") if isinstance(obj, dict) else None, obj) for obj in items)
         torrents, bad = parse_torrents(pairs, **self._keys)
         self.stats.invalid_value("torrents", bad)
         return transfer, torrents
@@ -69,9 +73,15 @@ class LegacyFlavour(Flavour):
         asked again within qBittorrent's 1.5 s cache. On 3.2.x an empty body also means "no metadata
         yet", so there it is an empty TorrentProperties: the torrent stays listed without them."""
         path = "/query/propertiesGeneral/" + quote(torrent_hash, safe="")
-        obj = self.client.get_json(path, endpoint="torrent_properties", deadline=deadline, allow_empty=True)
+        obj = self.client.get_json(
+            path,
+            endpoint="torrent_properties",
+            deadline=deadline,
+            allow_empty=True,
+            check=shaped(dict, "object", "torrent_properties"),
+        )
         if obj is None or obj == {}:
             return None if self._empty_is_vanished else TorrentProperties()
-        props, bad = parse_properties(expect(obj, dict, "object", "torrent_properties"))
+        props, bad = parse_properties(obj)
         self.stats.invalid_value("torrent_properties", bad)
         return props

@@ -8,7 +8,7 @@ Asking for rid 0 every time makes each reply a full update, so no diff state is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qbt_exporter.qbittorrent.client import V2_LOGIN, V2_LOGOUT
 from qbt_exporter.qbittorrent.errors import NotFound
@@ -18,6 +18,7 @@ from qbt_exporter.qbittorrent.flavours.common import (
     parse_properties,
     parse_torrents,
     parse_transfer,
+    shaped,
     version_text,
 )
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
@@ -41,13 +42,14 @@ class V2Flavour(Flavour):
         return ServerInfo(version, "v2", self.api_version)
 
     def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
-        data = self.client.get_json(
-            "/api/v2/sync/maindata", endpoint="maindata", deadline=deadline, params={"rid": 0}
+        server_state, items = self.client.get_json(
+            "/api/v2/sync/maindata",
+            endpoint="maindata",
+            deadline=deadline,
+            params={"rid": 0},
+            check=_maindata_parts,
         )
-        data = expect(data, dict, "object", "maindata")
-        transfer, bad_transfer = parse_transfer(expect(data.get("server_state"), dict, "object", "maindata"))
-        # 4.6+ leaves out an empty "torrents" on a full update.
-        items = expect(data.get("torrents", {}), dict, "object", "maindata")
+        transfer, bad_transfer = parse_transfer(server_state)
         torrents, bad_torrents = parse_torrents(items.items())
         self.stats.invalid_value("maindata", bad_transfer + bad_torrents)
         return transfer, torrents
@@ -60,9 +62,18 @@ class V2Flavour(Flavour):
                 endpoint="torrent_properties",
                 deadline=deadline,
                 params={"hash": torrent_hash},
+                check=shaped(dict, "object", "torrent_properties"),
             )
         except NotFound:
             return None
-        props, bad = parse_properties(expect(obj, dict, "object", "torrent_properties"))
+        props, bad = parse_properties(obj)
         self.stats.invalid_value("torrent_properties", bad)
         return props
+
+
+def _maindata_parts(data: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The full update's ``server_state`` and ``torrents`` objects, or BadResponse."""
+    data = expect(data, dict, "object", "maindata")
+    server_state = expect(data.get("server_state"), dict, "object", "maindata")
+    # 4.6+ leaves out an empty "torrents" on a full update.
+    return server_state, expect(data.get("torrents", {}), dict, "object", "maindata")
