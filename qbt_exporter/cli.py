@@ -18,11 +18,13 @@ from types import FrameType
 from qbt_exporter import __version__, logs
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import Config, ConfigError, parse
+from qbt_exporter.httpserver import HTTPServer
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.password import FixedPassword
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
-from qbt_exporter.web import ExporterApp, Server, serve, tls_context
+from qbt_exporter.web import ExporterApp
+from qbt_exporter.webaccess import Gate
 
 log = logging.getLogger("qbt_exporter")
 
@@ -93,17 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.demo:
             config = _start_demo(config, stack)
         client, app = build(config)
-        tls = None
-        if config.tls_cert_file and config.tls_key_file:
-            try:
-                tls = tls_context(config.tls_cert_file, config.tls_key_file)
-            except OSError as err:  # ssl.SSLError included: not a certificate, key does not match
-                print(f"qbt-exporter: error: --web.tls-cert-file: cannot load: {err}", file=sys.stderr)
-                return 2
+        access = config.web_access
         try:
-            server: Server = serve(
-                app, config.listen_host, config.listen_port, tls=tls, limits=config.web_limits
-            )
+            server = HTTPServer(
+                Gate(app, access),
+                config.listen_host,
+                config.listen_port,
+                tls=access.tls_context if access.tls_on else None,
+                limits=config.web_limits,
+            ).start()
         except OSError as err:
             print(f"qbt-exporter: error: --web.listen-address: cannot listen: {err}", file=sys.stderr)
             return 2

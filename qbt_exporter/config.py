@@ -28,6 +28,9 @@ from qbt_exporter.qbittorrent.password import (
     has_credentials,
     read_password_file,
 )
+from qbt_exporter.webaccess import TLSTwice, WebAccess
+from qbt_exporter.webconfig import TLSSettings, WebConfigError
+from qbt_exporter.webtls import as_flag, server_context
 
 
 class ConfigError(Exception):
@@ -48,8 +51,7 @@ class Config:
     listen_port: int
     telemetry_path: str
     timeout_offset: float
-    tls_cert_file: str | None
-    tls_key_file: str | None
+    web_access: WebAccess  # TLS and Basic auth: --web.config.file and the --web.tls-* shorthand, loaded
     web_limits: Limits
     log_level: str
     log_format: str
@@ -178,7 +180,19 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         "0.5s",
         "subtracted from Prometheus's scrape timeout to leave time to answer",
     ),
-    ("--web.tls-cert-file", "QBT_EXPORTER_WEB_TLS_CERT_FILE", None, "serve HTTPS with this certificate"),
+    (
+        "--web.config.file",
+        "QBT_EXPORTER_WEB_CONFIG_FILE",
+        None,
+        "exporter-toolkit web config (YAML): TLS, client certificates, Basic auth users, headers; "
+        "re-read when it changes (see Securing the exporter)",
+    ),
+    (
+        "--web.tls-cert-file",
+        "QBT_EXPORTER_WEB_TLS_CERT_FILE",
+        None,
+        "serve HTTPS with this certificate: a shorthand of tls_server_config.cert_file",
+    ),
     ("--web.tls-key-file", "QBT_EXPORTER_WEB_TLS_KEY_FILE", None, "private key of --web.tls-cert-file"),
     (
         "--web.max-connections",
@@ -285,10 +299,27 @@ def _read_secret(path: str, flag: str) -> str:
     return secret
 
 
-def _readable(path: str | None, flag: str) -> str | None:
-    if path is not None and not os.access(path, os.R_OK):
-        raise ConfigError(f"{flag}: cannot read {path}")
-    return path
+def _web_access(path: str | None, cert: str | None, key: str | None) -> WebAccess:
+    """The web config file and the ``--web.tls-*`` shorthand, loaded once to check them."""
+    if bool(cert) != bool(key):
+        raise ConfigError("--web.tls-cert-file and --web.tls-key-file go together: give both or neither")
+    flag_tls = TLSSettings(cert_file=cert, key_file=key) if cert and key else None
+    if flag_tls is not None:
+        try:
+            server_context(flag_tls, as_flag)
+        except WebConfigError as err:
+            raise ConfigError(str(err)) from None
+    access = WebAccess(path, flag_tls)
+    try:
+        access.load()
+    except TLSTwice:
+        raise ConfigError(
+            f"--web.config.file and --web.tls-cert-file both configure TLS: {path} has tls_server_config; "
+            "use one or the other"
+        ) from None
+    except WebConfigError as err:
+        raise ConfigError(f"--web.config.file: {path}: {err}") from None
+    return access
 
 
 def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -371,10 +402,9 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
             f"--web.telemetry-path: {telemetry_path!r} must start with / and not be / or /healthz"
         )
 
-    cert = _readable(value("--web.tls-cert-file"), "--web.tls-cert-file")
-    key = _readable(value("--web.tls-key-file"), "--web.tls-key-file")
-    if bool(cert) != bool(key):
-        raise ConfigError("--web.tls-cert-file and --web.tls-key-file go together: give both or neither")
+    web_access = _web_access(
+        value("--web.config.file") or None, value("--web.tls-cert-file"), value("--web.tls-key-file")
+    )
 
     limits = Limits(
         max_connections=count("--web.max-connections"),
@@ -418,8 +448,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         listen_port=port,
         telemetry_path=telemetry_path,
         timeout_offset=duration("--web.timeout-offset", positive=False),
-        tls_cert_file=cert,
-        tls_key_file=key,
+        web_access=web_access,
         web_limits=limits,
         log_level=level,
         log_format=log_format,

@@ -21,8 +21,10 @@ app's answer is written in full, with ``Content-Length``, and ``HEAD`` answers n
 whatever the app returns. Request bodies are never read: a request that announces one is answered,
 then the connection is closed. An exception from the app is logged and answered with 500.
 
-TLS is whatever ``ssl.SSLContext`` the caller hands in, so client certificates are a matter of
-configuring that context.
+TLS is whatever ``ssl.SSLContext`` the caller hands in, or a function that gives the context of
+each new connection (``webaccess`` re-reads the web config there, so a renewed certificate needs no
+restart); client certificates, versions and ciphers are a matter of configuring that context. Who
+may use which path (Basic auth) is the app's business, not the server's.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# TLS: one context for every connection, or a function asked at each connection for the context
+# of its handshake (so that a renewed certificate is used without a restart)
+TLS = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
 SEND_PIECE = 64 * 1024  # the write deadline is checked between pieces of this size
 LINGER_SECONDS = 2.0  # how long a refused client's remaining input is drained before closing
@@ -107,7 +112,7 @@ class HTTPServer:
         port: int,
         *,
         limits: Limits | None = None,
-        tls: ssl.SSLContext | None = None,
+        tls: TLS | None = None,
     ) -> None:
         self.app = app
         self.limits = limits or Limits()
@@ -237,8 +242,9 @@ class HTTPServer:
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             conn.sock.settimeout(limits.read_timeout)
+            context = self.tls if isinstance(self.tls, ssl.SSLContext) else self.tls()
             with conn.lock:
-                conn.sock = self.tls.wrap_socket(conn.sock, server_side=True, do_handshake_on_connect=False)
+                conn.sock = context.wrap_socket(conn.sock, server_side=True, do_handshake_on_connect=False)
             if self._stopping.is_set():
                 return
             conn.sock.do_handshake()  # the timeout bounds the whole handshake
