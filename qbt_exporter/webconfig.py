@@ -193,8 +193,15 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 # --- pieces ----------------------------------------------------------------------------------
 
 
-def _path(parent: str, key: str) -> str:
-    return f"{parent}.{key}" if parent else key
+def key_name(key: Any) -> str:
+    """A key as an error names it: as written when that is plain, else quoted (a key with a
+    newline, a dot or a colon in it must not make the error line ambiguous)."""
+    plain = isinstance(key, str) and key.isprintable() and key.strip() == key and key != ""
+    return key if plain and not any(c in key for c in ".:") else repr(key)
+
+
+def _path(parent: str, key: Any) -> str:
+    return f"{parent}.{key_name(key)}" if parent else key_name(key)
 
 
 def _mapping(value: Any, where: str) -> dict[Any, Any]:
@@ -208,7 +215,7 @@ def _mapping(value: Any, where: str) -> dict[Any, Any]:
 def _known_keys(mapping: Mapping[Any, Any], where: str, known: tuple[str, ...]) -> None:
     for key in mapping:
         if key not in known:
-            raise WebConfigError(f"{_path(where, str(key))}: unknown key (known: {', '.join(known)})")
+            raise WebConfigError(f"{_path(where, key)}: unknown key (known: {', '.join(known)})")
 
 
 def _string(section: Mapping[str, Any], where: str, key: str) -> str:
@@ -375,16 +382,18 @@ def _users(raw: Any) -> dict[str, bytes]:
     users: dict[str, bytes] = {}
     for name, hashed in _mapping(raw, where).items():
         if not isinstance(name, str):
-            raise WebConfigError(f"{where}.{name}: a user name must be a string (put it in quotes)")
+            raise WebConfigError(f"{_path(where, name)}: a user name must be a string (put it in quotes)")
         if ":" in name:
-            raise WebConfigError(f"{where}.{name}: a user name cannot contain ':' (Basic auth splits on it)")
+            raise WebConfigError(
+                f"{_path(where, name)}: a user name cannot contain ':' (Basic auth splits on it)"
+            )
         if not isinstance(hashed, str) or not _BCRYPT.match(hashed):
             raise WebConfigError(
-                f"{where}.{name}: not a bcrypt hash (such as $2y$10$ and 53 more characters; "
+                f"{_path(where, name)}: not a bcrypt hash (such as $2y$10$ and 53 more characters; "
                 "make one with: htpasswd -nBC 10 '' | tr -d ':\\n')"
             )
         if not 4 <= int(hashed[4:6]) <= 31:
-            raise WebConfigError(f"{where}.{name}: bcrypt cost {hashed[4:6]} is not between 04 and 31")
+            raise WebConfigError(f"{_path(where, name)}: bcrypt cost {hashed[4:6]} is not between 04 and 31")
         users[name] = hashed.encode("ascii")
     return users
 
