@@ -151,6 +151,11 @@ class Authenticator:
                     del self._waiting[client]
         return Verdict.ALLOWED if ok else Verdict.DENIED
 
+    def waiting(self) -> int:
+        """Checks waiting for bcrypt or in it now."""
+        with self._lock:
+            return sum(self._waiting.values())
+
     def _verify(self, key: bytes, password: bytes, hashed: bytes) -> bool:
         """bcrypt, unless a check that waited ahead of this one settled the same key."""
         with self._lock:
