@@ -91,7 +91,8 @@ class WebAccess:
             try:
                 fresh = self._build()
                 if (fresh.tls is None) != (loaded.tls is None):
-                    raise WebConfigError("tls_server_config: turning TLS on or off needs a restart")
+                    needs = WebConfigError("tls_server_config: turning TLS on or off needs a restart")
+                    raise _Refused(needs, fresh.fingerprint)
             except _Refused as refused:
                 if refused.fingerprint != self._refused:  # once per change, not once per request
                     self.reloads_failed += 1
