@@ -107,12 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as err:
             print(f"qbt-exporter: error: --web.listen-address: cannot listen: {err}", file=sys.stderr)
             return 2
+        loaded = access.current()
         log.info(
-            "qbt-exporter %s serving %s on %s:%d for %s",
+            "qbt-exporter %s serving %s on %s:%d (%s%s) for %s",
             __version__,
             config.telemetry_path,
             config.listen_host,
             server.port,
+            "https" if loaded.tls else "http",
+            f", Basic auth for {len(loaded.config.users)} users" if loaded.config.users else "",
             config.qbittorrent_url,
         )
         stop.wait()

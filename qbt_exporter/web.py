@@ -25,6 +25,8 @@ from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks, render_text
 from qbt_exporter.httpserver import HTTPServer, Limits
 from qbt_exporter.metrics import spec
+from qbt_exporter.webconfig import TLSSettings
+from qbt_exporter.webtls import as_flag, server_context
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,8 @@ class ExporterApp:
     def _admit(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
         """The one check every request passes before routing: an answer to refuse it, or None.
 
-        Only GET and HEAD exist here; anything else must not run a scrape. (Authentication, when
-        it comes, belongs here too.)
+        Only GET and HEAD exist here; anything else must not run a scrape. (Basic auth is checked
+        before this app is called, by ``webaccess.Gate``.)
         """
         if environ.get("REQUEST_METHOD", "GET") not in METHODS:
             body = b"method not allowed\n"
@@ -183,11 +185,9 @@ def _reply(start_response: StartResponse, status: str, content_type: str, body: 
 
 
 def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
-    """The server's TLS settings (TLS 1.2 or later); raises OSError/ssl.SSLError on a bad file."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile, keyfile)
-    return context
+    """The server's TLS settings for a certificate and key, with the web config's defaults (TLS 1.2
+    or later); raises WebConfigError on a bad file."""
+    return server_context(TLSSettings(cert_file=certfile, key_file=keyfile), as_flag)
 
 
 def serve(
