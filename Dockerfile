@@ -11,6 +11,8 @@ RUN pip install --no-cache-dir . \
 USER 65534:65534
 ENV QBT_EXPORTER_WEB_LISTEN_ADDRESS=:9561
 EXPOSE 9561
+# Reads the same environment as the exporter, so it follows QBT_EXPORTER_WEB_LISTEN_ADDRESS and TLS;
+# give the exporter's settings as environment variables, not flags, for the check to see them.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9561/healthz', timeout=4)"]
+    CMD ["qbt-exporter", "healthcheck"]
 ENTRYPOINT ["qbt-exporter"]

@@ -7,6 +7,7 @@ while qBittorrent is still down. The first scrape detects the API and logs in.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,13 +16,14 @@ from contextlib import ExitStack
 from dataclasses import replace
 from types import FrameType
 
-from qbt_exporter import __version__, logs
+from qbt_exporter import __version__, healthcheck, logs
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.config import Config, ConfigError, parse
 from qbt_exporter.httpserver import HTTPServer
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.password import FixedPassword
 from qbt_exporter.scraper import Scraper
+from qbt_exporter.startup import credential_warnings
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp
 from qbt_exporter.webaccess import Gate
@@ -77,12 +79,17 @@ def _start_demo(config: Config, stack: ExitStack) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["healthcheck"]:
+        return healthcheck.main(args[1:])
     try:
-        config = parse(argv)
+        config = parse(args)
     except ConfigError as err:
         print(f"qbt-exporter: error: {err}", file=sys.stderr)
         return 2
     logs.setup(config.log_level, config.log_format)
+    for warning in credential_warnings(config, os.environ):
+        log.warning("%s", warning)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

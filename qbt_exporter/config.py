@@ -16,7 +16,7 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from qbt_exporter import __version__
 from qbt_exporter.collectors import registry as collector_registry
@@ -74,6 +74,7 @@ _UNIT_BYTES = {
     "mib": 2**20,
     "gib": 2**30,
 }
+_API_PATH = re.compile(r"/api/v2(/.*)?$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("logfmt", "json")
 
@@ -130,10 +131,26 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port_text)
 
 
+# A secret given as a flag: never echoed back (argparse would quote the value in its error).
+_SECRET_FLAG = re.compile(r"(?:^|\s)--qbittorrent\.(password|api-key)(?:=|\s|$)")
+_SECRET_HOME = {
+    "password": ("--qbittorrent.password-file FILE", "QBITTORRENT_PASSWORD"),
+    "api-key": ("--qbittorrent.api-key-file FILE", "QBITTORRENT_API_KEY"),
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that fails with one line instead of a usage block."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        secret = _SECRET_FLAG.search(message) if message.startswith("unrecognized arguments") else None
+        if secret:
+            # A newcomer's first guess; the plain "unrecognized arguments" would also print the secret.
+            file_flag, var = _SECRET_HOME[secret.group(1)]
+            raise ConfigError(
+                f"--qbittorrent.{secret.group(1)}: not a flag, so that the secret never shows in ps: "
+                f"put it in a file given with {file_flag}, or in the environment variable {var}"
+            )
         raise ConfigError(message)
 
 
@@ -291,7 +308,7 @@ def _read_secret(path: str, flag: str) -> str:
     try:
         secret = read_password_file(path)
     except OSError as err:
-        raise ConfigError(f"{flag}: cannot read {path}: {err.strerror or err}") from None
+        raise ConfigError(f"{flag}: cannot read {path}: {err.strerror or err}{_secret_hint(err)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{flag}: {path} is not UTF-8 text") from None
     if not secret:
@@ -322,15 +339,45 @@ def _web_access(path: str | None, cert: str | None, key: str | None) -> WebAcces
     return access
 
 
+def _secret_hint(err: OSError) -> str:
+    """What to do about the two ways a secret file fails in a container (README, "Run it")."""
+    if isinstance(err, IsADirectoryError):
+        return " (Docker mounts a directory when the host file does not exist: create the file first)"
+    if isinstance(err, PermissionError):
+        return (
+            f" (the exporter runs as uid {os.getuid()}: make the file readable to it, e.g. "
+            f"chown {os.getuid()} FILE; chmod 400 FILE)"
+        )
+    return ""
+
+
 def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Flags, then environment, then defaults; raises ConfigError on the first bad value."""
+    """Flags, then environment, then defaults; raises ConfigError on the first bad value, named
+    after the environment variable when the value came from there (that is where to fix it)."""
     env = os.environ if environ is None else environ
     args = vars(build_parser().parse_args(argv))
+    try:
+        return _parse(args, env)
+    except ConfigError as err:
+        raise _blame_environment(err, args, env) from None
+
+
+def _blame_environment(err: ConfigError, args: Mapping[str, object], env: Mapping[str, str]) -> ConfigError:
+    """``err`` renamed from ``--flag:`` to ``VARIABLE:`` when the flag was not given and the variable was."""
+    message = str(err)
+    flag = message.split(":", 1)[0]
+    row = _FLAG_ROWS.get(flag)
+    if row is None or args.get(_dest(flag)) is not None or row[1] not in env:
+        return err
+    return ConfigError(f"{row[1]} (environment){message[len(flag) :]}")
+
+
+def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
 
     def value(flag: str) -> str | None:
         _, var, default, _ = _FLAG_ROWS[flag]
         given = args[_dest(flag)]
-        return given if given is not None else env.get(var, default)
+        return str(given) if given is not None else env.get(var, default)
 
     def switch(name: str) -> bool:
         _, var, default, _ = _SWITCH_ROWS[name]
@@ -377,6 +424,14 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise ConfigError(f"--qbittorrent.url: {url!r} has an invalid port") from None
+    api_path = _API_PATH.search(parts.path)
+    if api_path:
+        # The exporter adds the API paths itself; with them in the URL every call would answer 404.
+        root = urlunsplit((parts.scheme, parts.netloc, parts.path[: api_path.start()], "", ""))
+        raise ConfigError(
+            f"--qbittorrent.url: {url!r} names an API path; give the WebUI's root URL, without "
+            f"/api/v2: {root!r}"
+        )
 
     password_file = value("--qbittorrent.password-file")
     password: PasswordSource | None = None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent import flavours
-from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, QbtError, TimedOut
+from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, NotFound, QbtError, TimedOut
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
 from qbt_exporter.stats import Stats
@@ -93,6 +93,7 @@ class Scraper:
         self._flight: _Flight | None = None
         self._last_error: str | None = None
         self._last_properties_error: str | None = None
+        self._announced: ServerInfo | None = None
 
     # --- single flight ------------------------------------------------------------------
     def scrape(self, deadline: Deadline) -> ScrapeResult:
@@ -144,6 +145,7 @@ class Scraper:
         if self._last_error is not None:
             log.info("qBittorrent answers again at %s", self.client.base_url)
             self._last_error = None
+        self._announce(read.snapshot)
         if read.properties is not None:
             self._note_properties(read.properties)
         cut_short = read.properties is not None and read.properties.cut_short
@@ -155,11 +157,32 @@ class Scraper:
             read.properties,
         )
 
+    def _announce(self, snapshot: Snapshot) -> None:
+        """Say once which qBittorrent answered, and again when that changes (an upgrade in place):
+        the one line that proves the URL and the credentials right, before any dashboard does."""
+        if snapshot.server != self._announced:
+            server = snapshot.server
+            log.info(
+                "connected to qBittorrent %s at %s (API %s %s): %d torrents",
+                server.version,
+                self.client.base_url,
+                server.api,
+                server.api_version,
+                len(snapshot.torrents),
+            )
+            self._announced = server
+
     def _note_failure(self, err: QbtError) -> None:
         """Log a failure once per change of cause, and re-detect after errors that may mean a new server."""
         if not isinstance(err, BackingOff | LoginRejected | Banned):
             self._flavour = None  # restarted, upgraded or replaced: ask /version/api again
         message = f"{type(err).__name__}: {err}"
+        if isinstance(err, NotFound) and self._server is None:
+            # Not even the version calls exist there: the URL is not the WebUI's root.
+            message += (
+                f" at {self.client.base_url}: is that qBittorrent's WebUI root URL? give it without "
+                "/api/v2 (and with the path prefix only when behind a reverse proxy)"
+            )
         if message != self._last_error:
             log.warning("scrape of %s failed: %s", self.client.base_url, message)
             self._last_error = message
