@@ -23,6 +23,10 @@ class SimulatorConfig:
     latency: bool = True
     #: torrents added and removed over time (a few per minute at time_scale 1).
     churn: bool = True
+    #: bounds of every torrent's download and upload speed (bytes/s); each wanders around its own
+    #: mean within them, so the global speeds stay those of a real home server.
+    min_speed: int = 1024
+    max_speed: int = 8_000_000
     #: speed of the simulated clock; 0 freezes the torrents (exact comparisons in tests).
     time_scale: float = 1.0
     #: idle session lifetime (INACTIVE_TIME of 3.3.12–4.0.4); tests shorten it.

@@ -49,6 +49,8 @@ class Torrent:
     state: str = "stalledUP"
     dlspeed: int = 0
     upspeed: int = 0
+    dl_mean: int = 0  # the speeds a transferring torrent wanders around (bytes/s)
+    ul_mean: int = 0
     num_seeds: int = 0
     num_leechs: int = 0
     num_complete: int = 0

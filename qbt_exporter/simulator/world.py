@@ -11,6 +11,7 @@ The caller serialises access (the simulator holds one lock around every request 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -31,6 +32,8 @@ from qbt_exporter.simulator.torrent import Torrent
 __all__ = ["TICK", "World"]
 
 TICK = 1.0  # simulated seconds per evolution step
+SPEED_TAU = 60.0  # simulated seconds for a torrent's speed to forget a third of its distance to its mean
+SPEED_NOISE = 0.35  # standard deviation of a speed around its mean, as a fraction of the mean
 MAX_STEPS_PER_ADVANCE = 60  # after a long idle period, catch up in at most this many coarse steps
 
 
@@ -44,6 +47,7 @@ class World:
     def __init__(self, config: SimulatorConfig) -> None:
         self.churn = config.churn
         self.time_scale = config.time_scale
+        self.speed_bounds = (config.min_speed, config.max_speed)
         self.rng = random.Random(config.seed)
         self.version = 0
         self.torrents: dict[str, Torrent] = {}
@@ -144,8 +148,9 @@ class World:
         if state in DL_ACTIVE or state in UP_ACTIVE:
             self.active.add(t.hash)
             if state in DL_ACTIVE:
-                t.dlspeed = rng.randrange(50_000, 5_000_000)
-            t.upspeed = rng.randrange(10_000, 2_000_000) if state in UP_ACTIVE else 0
+                t.dlspeed = t.dl_mean = self._bounded(rng.randrange(50_000, 5_000_000))
+            t.ul_mean = self._bounded(rng.randrange(10_000, 2_000_000))
+            t.upspeed = t.ul_mean if state in UP_ACTIVE else 0
             t.num_seeds = rng.randrange(1, 30) if state in DL_ACTIVE else rng.randrange(0, 3)
             t.num_leechs = rng.randrange(1, 20)
         else:
@@ -195,8 +200,8 @@ class World:
         download becomes a seed."""
         rng = self.rng
         if t.state in DL_ACTIVE:
-            t.dlspeed = max(1024, int(t.dlspeed * rng.uniform(0.8, 1.25)) or rng.randrange(50_000, 5_000_000))
-            t.upspeed = max(0, int(t.dlspeed * rng.uniform(0.0, 0.3)))
+            t.dlspeed = self._revert(t.dlspeed, t.dl_mean, dt)
+            t.upspeed = self._bounded(t.dlspeed * rng.uniform(0.0, 0.3), low=0)
             got = min(int(t.dlspeed * dt), t.size - t.completed)
             t.completed += got
             t.downloaded += got
@@ -209,7 +214,7 @@ class World:
                 self.session_wasted += lost
         else:
             t.dlspeed = 0
-            t.upspeed = max(1024, int(t.upspeed * rng.uniform(0.8, 1.25)) or rng.randrange(10_000, 2_000_000))
+            t.upspeed = self._revert(t.upspeed, t.ul_mean, dt)
         sent = int(t.upspeed * dt)
         t.uploaded += sent
         t.uploaded_session += sent
@@ -220,6 +225,19 @@ class World:
             t.reannounce_at = now + 1800
         if t.state in DL_ACTIVE and t.completed >= t.size:
             self.set_state(t, "uploading" if rng.random() < 0.3 else "stalledUP", now)
+
+    def _revert(self, speed: int, mean: int, dt: float) -> int:
+        """The speed ``dt`` seconds later: it wanders around the torrent's own mean and is pulled
+        back towards it (an Ornstein-Uhlenbeck step, exact for any ``dt``), within the configured
+        bounds. A multiplicative walk, as before, grows without bound: 24 MB/s became 201 GB/s in
+        9.5 minutes and made every speed panel of the demo look broken."""
+        pull = math.exp(-dt / SPEED_TAU)
+        spread = mean * SPEED_NOISE * math.sqrt(1.0 - pull * pull)
+        return self._bounded(mean + pull * (speed - mean) + spread * self.rng.gauss(0.0, 1.0))
+
+    def _bounded(self, speed: float, low: int | None = None) -> int:
+        lowest = self.speed_bounds[0] if low is None else low
+        return int(min(self.speed_bounds[1], max(lowest, speed)))
 
     def _poisson(self, expected: float) -> int:
         count = int(expected)
