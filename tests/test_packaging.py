@@ -90,7 +90,7 @@ def test_the_files_the_dockerfile_copies_make_a_working_install(tmp_path: Path) 
     )
 
 
-@pytest.mark.parametrize("path", ["qbt_exporter", "tests", "harness", "benchmarks"])
+@pytest.mark.parametrize("path", ["qbt_exporter", "tests", "harness", "benchmarks", "deploy"])
 def test_ruff_is_clean(path: str) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     check = subprocess.run([*ruff, "check", str(ROOT / path)], capture_output=True, text=True)
