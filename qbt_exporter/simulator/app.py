@@ -18,6 +18,7 @@ from qbt_exporter.simulator.config import SimulatorConfig
 from qbt_exporter.simulator.extra_routes import ROUTES
 from qbt_exporter.simulator.failures import FailureSwitch
 from qbt_exporter.simulator.server import Drop, HttpServer, Request, Response
+from qbt_exporter.simulator.v2 import V2WebUI
 from qbt_exporter.simulator.webui import WebUI
 from qbt_exporter.simulator.world import World
 
@@ -25,7 +26,8 @@ __all__ = ["Simulator"]
 
 
 class Simulator:
-    """A running simulated qBittorrent 4.0.4. Use as a context manager or start()/stop().
+    """A running simulated qBittorrent 4.0.4 (or, with ``api="v2"``, 4.6.7). Use as a context manager
+    or start()/stop().
 
     ``requests_by_path``, ``logins_ok``, ``logins_failed`` and ``bans`` count what clients did, so
     tests can assert "one login, N requests" without parsing logs. ``fail_next`` injects the
@@ -49,7 +51,8 @@ class Simulator:
         self._lock = threading.RLock()
         self._world = World(self.config)
         self._auth = Auth(self.config, clock)
-        self._webui = WebUI(self._world, self.config, self._auth, ROUTES)
+        webui = V2WebUI if self.config.api == "v2" else WebUI
+        self._webui = webui(self._world, self.config, self._auth, ROUTES)
         self._failures = FailureSwitch()
         self._server: HttpServer | None = None
 

@@ -27,6 +27,11 @@ class SimulatorConfig:
     #: mean within them, so the global speeds stay those of a real home server.
     min_speed: int = 1024
     max_speed: int = 8_000_000
+    #: "legacy": the 4.0.4 WebUI (API 17); "v2": the /api/v2 WebUI of a 4.6.7 over the same
+    #: torrents, with free disk space and an alternative speed limits schedule (simulator/v2.py).
+    api: str = "legacy"
+    #: free space on the downloads' disk at the start (v2 only; downloads fill it)
+    disk_free: int = 400 * 2**30
     #: speed of the simulated clock; 0 freezes the torrents (exact comparisons in tests).
     time_scale: float = 1.0
     #: idle session lifetime (INACTIVE_TIME of 3.3.12–4.0.4); tests shorten it.

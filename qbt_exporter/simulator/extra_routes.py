@@ -3,7 +3,8 @@
 Why they exist at all: ``/sync/maindata`` (full and incremental by ``rid``), ``/query/preferences``
 and ``/query/propertiesTrackers/<hash>`` were recorded from a real 4.0.4, and tests of the simulator
 hold their shape to those recordings (key sets and order, the tracker status strings, the 1.5 s
-cache trap on a second endpoint). Nothing in the exporter, the benchmarks or ``--demo`` asks for them.
+cache trap on a second endpoint). Nothing in the exporter or the benchmarks asks for them on the legacy
+server; ``maindata`` also serves the v2 mode's ``sync/maindata`` (``v2.py``), where it is the list.
 They are plugged into the WebUI by the simulator; drop this module and its tests together if the
 recordings stop mattering. Other 4.0.4 routes nothing used (propertiesFiles, propertiesWebSeeds,
 the /command actions, the HTML pages, filters and paging of /query/torrents) were removed.

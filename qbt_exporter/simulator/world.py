@@ -34,6 +34,8 @@ __all__ = ["TICK", "World"]
 TICK = 1.0  # simulated seconds per evolution step
 SPEED_TAU = 60.0  # simulated seconds for a torrent's speed to forget a third of its distance to its mean
 SPEED_NOISE = 0.35  # standard deviation of a speed around its mean, as a fraction of the mean
+ALT_SPEED_LIMITS = (2_000_000, 500_000)  # download, upload (bytes/s) while the alternative limits hold
+ALT_SPEED_FROM = 3000  # the alternative limits hold from this second of every simulated hour to its end
 MAX_STEPS_PER_ADVANCE = 60  # after a long idle period, catch up in at most this many coarse steps
 
 
@@ -48,6 +50,10 @@ class World:
         self.churn = config.churn
         self.time_scale = config.time_scale
         self.speed_bounds = (config.min_speed, config.max_speed)
+        # 4.0.4's transferInfo shows neither: only the v2 server runs the schedule and fills the disk.
+        self.alt_speed_schedule = config.api == "v2"
+        self.disk_free = config.disk_free
+        self._caps: tuple[float, float] | None = None
         self.rng = random.Random(config.seed)
         self.version = 0
         self.torrents: dict[str, Torrent] = {}
@@ -99,7 +105,24 @@ class World:
         """Add ``n`` new torrents (downloading or fetching metadata); returns their hashes."""
         return [self._create(self.tick_time(), initial=False).hash for _ in range(n)]
 
+    def alt_speed(self) -> bool:
+        """Whether the alternative speed limits hold now: the last 10 minutes of each simulated hour,
+        so a demo of an hour shows them switch on and off."""
+        return self.alt_speed_schedule and self.tick_time() % 3600 >= ALT_SPEED_FROM
+
+    def disk_and_limits(self) -> dict[str, int | bool]:
+        """The ``server_state`` keys of 4.1.4+ that 4.0.4 lacks, and the global limits in force."""
+        alt = self.alt_speed()
+        down, up = ALT_SPEED_LIMITS if alt else (0, 0)
+        return {
+            "free_space_on_disk": max(0, self.disk_free),
+            "use_alt_speed_limits": alt,
+            "dl_rate_limit": down,
+            "up_rate_limit": up,
+        }
+
     def remove(self, torrent_hash: str) -> None:
+        self.disk_free += self.torrents[torrent_hash].completed  # removed with its files
         self.torrents.pop(torrent_hash)
         self.active.discard(torrent_hash)
         self._transient.discard(torrent_hash)
@@ -174,6 +197,10 @@ class World:
 
     def _step(self, dt: float, now: float) -> None:
         rng = self.rng
+        self._caps = None
+        if self.alt_speed() and self.active:
+            # the global limits shared by the transferring torrents, as libtorrent's rate limiter does
+            self._caps = (ALT_SPEED_LIMITS[0] / len(self.active), ALT_SPEED_LIMITS[1] / len(self.active))
         for h in list(self.active):
             self._transfer(self.torrents[h], dt, now)
         for h in list(self._transient):
@@ -194,6 +221,12 @@ class World:
             for _ in range(self._poisson(dt * 2 / 60.0)):
                 if self.torrents:
                     self.remove(rng.choice(self._ordered()).hash)
+        if self.alt_speed() and self.active:
+            # torrents that started in this step were given fresh speeds: hold them to the limits too
+            down, up = (int(limit / len(self.active)) for limit in ALT_SPEED_LIMITS)
+            for h in self.active:
+                t = self.torrents[h]
+                t.dlspeed, t.upspeed = min(t.dlspeed, down), min(t.upspeed, up)
 
     def _transfer(self, t: Torrent, dt: float, now: float) -> None:
         """``dt`` seconds of one transferring torrent: speeds wander, totals grow, a finished
@@ -202,7 +235,10 @@ class World:
         if t.state in DL_ACTIVE:
             t.dlspeed = self._revert(t.dlspeed, t.dl_mean, dt)
             t.upspeed = self._bounded(t.dlspeed * rng.uniform(0.0, 0.3), low=0)
+            if self._caps is not None:
+                t.dlspeed = min(t.dlspeed, int(self._caps[0]))
             got = min(int(t.dlspeed * dt), t.size - t.completed)
+            self.disk_free -= got
             t.completed += got
             t.downloaded += got
             t.downloaded_session += got
@@ -215,6 +251,9 @@ class World:
         else:
             t.dlspeed = 0
             t.upspeed = self._revert(t.upspeed, t.ul_mean, dt)
+        if self._caps is not None:
+            t.dlspeed = min(t.dlspeed, int(self._caps[0]))
+            t.upspeed = min(t.upspeed, int(self._caps[1]))
         sent = int(t.upspeed * dt)
         t.uploaded += sent
         t.uploaded_session += sent
