@@ -22,6 +22,7 @@ from qbt_exporter.simulator.world import ALT_SPEED_FROM, World
 from qbt_exporter.stats import Stats
 from tests.clocks import FakeClock, fake_module_time
 from tests.recording import load
+from tests.simulator.wire import closing_session
 
 GOLDEN_V2 = Path(__file__).resolve().parents[1] / "golden" / "v2-4.5.2.prom"
 LOGIN = {"username": "admin", "password": "adminadmin"}
@@ -36,9 +37,9 @@ def sim() -> Iterator[Simulator]:
 
 
 def _session(sim: Simulator) -> requests.Session:
-    """A logged-in session that opens a new connection per request, as the simulator's own tests do."""
-    http = requests.Session()
-    http.headers["Connection"] = "close"
+    """A logged-in session that retries on a pooled connection the server closed (it closes after
+    every reply without saying so, like 4.0.4: see ``closing_session``)."""
+    http = closing_session()
     assert http.post(sim.url + "/api/v2/auth/login", data=LOGIN, timeout=10).text == "Ok."
     return http
 
