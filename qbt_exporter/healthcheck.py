@@ -2,8 +2,9 @@
 
 Why a subcommand and not a ``curl`` line in the Dockerfile: the image has no curl, and a fixed
 ``http://127.0.0.1:9561/healthz`` breaks as soon as the listen address or TLS changes. This reads
-the very same flags and environment as the exporter (``--web.listen-address``,
-``--web.tls-cert-file``), so a container's health check follows its configuration by itself.
+the very same flags and environment as the exporter (``--web.listen-address``, ``--web.tls-cert-file``,
+``--web.config.file``), so a container's health check follows its configuration by itself. ``/healthz``
+is open without Basic auth; a web config that requires client certificates refuses this check.
 
 ``/healthz`` answers 200 while the exporter serves, whether or not qBittorrent answers
 (``qbittorrent_up`` says that): a health check must not restart the exporter because qBittorrent
@@ -27,12 +28,13 @@ TIMEOUT = 4.0  # seconds; below Docker's default 30 s interval and the Dockerfil
 def probe_urls(config: Config) -> list[str]:
     """``/healthz`` URLs to try, the configured scheme first.
 
-    A wildcard listen address is reached on the loopback of its family. The other scheme is tried
-    second because TLS may also come from a web configuration file this command does not read.
+    A wildcard listen address is reached on the loopback of its family. TLS is on when
+    ``--web.tls-cert-file`` or ``--web.config.file`` turns it on; the other scheme is tried second
+    all the same (a web config file edited since the exporter started may have changed it).
     """
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(config.listen_host, config.listen_host)
     netloc = f"[{host}]:{config.listen_port}" if ":" in host else f"{host}:{config.listen_port}"
-    schemes = ["https", "http"] if config.tls_cert_file else ["http", "https"]
+    schemes = ["https", "http"] if config.web_access.tls_on else ["http", "https"]
     return [f"{scheme}://{netloc}/healthz" for scheme in schemes]
 
 

@@ -12,7 +12,8 @@ import pytest
 from qbt_exporter import healthcheck
 from qbt_exporter.cli import build, main
 from qbt_exporter.config import parse
-from qbt_exporter.web import serve, tls_context
+from qbt_exporter.httpserver import HTTPServer
+from qbt_exporter.webaccess import Gate
 from tests.webtools import self_signed
 
 
@@ -21,9 +22,13 @@ def exporter(argv: list[str]) -> Iterator[int]:
     """A serving exporter (its qBittorrent need not exist: /healthz does not ask it); yields its port."""
     config = parse(argv, environ={})
     client, app = build(config)
-    cert, key = config.tls_cert_file, config.tls_key_file
-    tls = tls_context(cert, key) if cert and key else None
-    server = serve(app, config.listen_host, config.listen_port, tls=tls)
+    access = config.web_access
+    server = HTTPServer(
+        Gate(app, access),
+        config.listen_host,
+        config.listen_port,
+        tls=access.tls_context if access.tls_on else None,
+    ).start()
     try:
         yield server.port
     finally:
