@@ -14,7 +14,7 @@ wrong passwords it would take the machine's two cores. So, as in exporter-toolki
   time of a 401 does not tell whether the user exists (exporter-toolkit does the same with a
   fixed cost-10 hash); a malformed header is refused at once, which tells nothing either;
 - bcrypt runs one check at a time (exporter-toolkit holds a mutex too), so it can take one core
-  at most; and at most ``max_waiting`` checks may wait for it, one per client address: the rest
+  at most; and at most ``max_waiting`` checks may be in it or wait for it, one per client address: the rest
   are answered ``BUSY`` (429) at once instead of piling up threads, and one address flooding
   cannot fill the queue for the others.
 

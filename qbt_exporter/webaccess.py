@@ -232,7 +232,9 @@ class Gate:
         self.authenticator = authenticator or Authenticator()
         self._clock = clock
         self._bucket: TokenBucket | None = None
-        self.authenticator.prepare(access.current().config.users)
+        users = access.current().config.users
+        if users:
+            self.authenticator.prepare(users)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         config = self.access.current().config

@@ -12,6 +12,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from qbt_exporter.basicauth import Authenticator
 from qbt_exporter.httpserver import HTTPServer
 from qbt_exporter.web import ExporterApp
 from qbt_exporter.webaccess import Gate, WebAccess
@@ -158,3 +159,24 @@ def test_the_first_load_raises_what_is_wrong(tmp_path: Path) -> None:
         WebAccess(str(path)).load()
     with pytest.raises(WebConfigError, match="cannot read"):
         WebAccess(str(tmp_path / "missing.yml")).load()
+
+
+def test_without_users_no_bcrypt_is_spent_at_start_up(tmp_path: Path) -> None:
+    """The dummy hash for unknown users costs a bcrypt: made only when there are users."""
+    authenticator = Authenticator()
+    Gate(ExporterApp(RecordingCollector()), web_config(tmp_path, ""), authenticator)
+    assert authenticator.bcrypt_checks == 0 and not authenticator._dummies
+
+
+def test_non_ascii_user_names_and_raw_bytes_in_the_header(tmp_path: Path) -> None:
+    zoe = bcrypt.hashpw("pässwörd".encode(), bcrypt.gensalt(4)).decode()
+    access = web_config(tmp_path, f"basic_auth_users:\n  zoë: {zoe}\n")
+    with serving(access) as port:
+        good = "Authorization: Basic " + base64.b64encode("zoë:pässwörd".encode()).decode()
+        assert exchange(port, request_bytes("GET", "/metrics", good)).status == 200
+        latin1 = "Authorization: Basic " + base64.b64encode("zoë:pässwörd".encode("latin-1")).decode()
+        assert exchange(port, request_bytes("GET", "/metrics", latin1)).status == 401
+        raw = request_bytes("GET", "/metrics").replace(
+            b"\r\n\r\n", b"\r\nAuthorization: Basic \xff\xfe\r\n\r\n"
+        )
+        assert exchange(port, raw).status == 401
