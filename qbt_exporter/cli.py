@@ -63,12 +63,21 @@ def build(config: Config) -> tuple[Client, ExporterApp]:
 
 
 def _start_demo(config: Config, stack: ExitStack) -> Config:
-    """Start the built-in simulated qBittorrent 4.0.4 and point the exporter at it."""
-    from qbt_exporter.simulator import Simulator, SimulatorConfig
+    """Start the built-in simulated qBittorrent and point the exporter at it.
 
-    sim_config = SimulatorConfig(torrents=200)
+    The /api/v2 one (4.6.7): unlike the legacy 4.0.4 it reports free disk space and the alternative
+    speed limits, so every panel of the dashboards and the disk alerts have data in the demo."""
+    from qbt_exporter.simulator import Simulator, SimulatorConfig
+    from qbt_exporter.simulator.v2 import APP_VERSION
+
+    sim_config = SimulatorConfig(torrents=200, api="v2")
     simulator = stack.enter_context(Simulator(sim_config).start())
-    log.info("demo: simulated qBittorrent 4.0.4 with %d torrents at %s", sim_config.torrents, simulator.url)
+    log.info(
+        "demo: simulated qBittorrent %s (/api/v2) with %d torrents at %s",
+        APP_VERSION,
+        sim_config.torrents,
+        simulator.url,
+    )
     return replace(
         config,
         qbittorrent_url=simulator.url,

@@ -270,7 +270,7 @@ _SWITCHES: tuple[tuple[str, str, bool, str], ...] = (
         "demo",
         "QBT_EXPORTER_DEMO",
         False,
-        "run against a built-in simulated qBittorrent 4.0.4, no qBittorrent needed",
+        "run against a built-in simulated qBittorrent 4.6.7 (/api/v2), no qBittorrent needed",
     ),
 )
 

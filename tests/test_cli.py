@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,7 +57,10 @@ def test_demo_serves_simulated_metrics_and_stops_cleanly_on_sigterm() -> None:
         _wait_healthy(url, proc)
         text = requests.get(url + "/metrics", timeout=30).text
         assert "qbittorrent_up 1.0" in text
-        assert 'qbittorrent_version_info{api="legacy",api_version="17",version="v4.0.4"} 1.0' in text
+        assert 'qbittorrent_version_info{api="v2",api_version="2.9.3",version="v4.6.7"} 1.0' in text
+        # what the legacy demo could not show (issue 14): free disk space and the alt-speed switch
+        assert re.search(r"^qbittorrent_free_disk_space_bytes \d", text, re.MULTILINE)
+        assert re.search(r"^qbittorrent_alt_speed_limits_enabled [01]", text, re.MULTILINE)
         assert text.count("qbittorrent_torrent_info{") == 200
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)

@@ -13,12 +13,13 @@ The pieces, each with its own reason:
 * ``documents``: the JSON objects 4.0.4 builds from them, written the way Qt writes JSON;
 * ``auth``: sessions, failed-login counting and the ban, on an injectable clock;
 * ``webui``: checks, login and the routes the exporter calls, with the 1.5 s cache trap;
+  ``v2``: the same world as a 4.6.7's ``/api/v2`` (``SimulatorConfig(api="v2")``, ``--demo``);
   ``extra_routes``: the few routes only the recordings' tests still ask for;
 * ``server``: the socket server and 4.0.4's HTTP quirks, handed a request → response callable;
 * ``failures``: the simulator's own fault switch (``fail_next``);
 * ``app``: ``Simulator``, which wires them together behind one lock; ``cli``: its command line.
 
-Run by hand: ``python -m qbt_exporter.simulator --torrents 1000 --port 8080``.
+Run by hand: ``python -m qbt_exporter.simulator --torrents 1000 --port 8080 [--api v2]``.
 """
 
 from qbt_exporter.simulator.app import Simulator

@@ -19,7 +19,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run a simulator in the foreground until interrupted (manual runs and benchmarks)."""
     parser = argparse.ArgumentParser(
-        prog="python -m qbt_exporter.simulator", description="Simulated qBittorrent 4.0.4 (WebUI API 17)."
+        prog="python -m qbt_exporter.simulator",
+        description="Simulated qBittorrent 4.0.4 (WebUI API 17) or 4.6.7 (/api/v2).",
     )
     parser.add_argument("--torrents", type=int, default=50, help="number of torrents (default 50)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--churn", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--api", choices=("legacy", "v2"), default="legacy", help="legacy 4.0.4 (default) or /api/v2 4.6.7"
+    )
     args = parser.parse_args(argv)
     config = SimulatorConfig(
         torrents=args.torrents,
@@ -39,9 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         churn=args.churn,
         time_scale=args.time_scale,
+        api=args.api,
     )
     with Simulator(config, host=args.host, port=args.port) as sim:
-        print(f"simulated qBittorrent 4.0.4 with {args.torrents} torrents on {sim.url}", flush=True)
+        version = "4.6.7 (/api/v2)" if args.api == "v2" else "4.0.4"
+        print(f"simulated qBittorrent {version} with {args.torrents} torrents on {sim.url}", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -40,3 +40,14 @@ def test_main_serves_until_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(time, "sleep", interrupt)
     assert main(["--torrents", "3", "--port", "0", "--no-latency"]) == 0
+
+
+def test_main_runs_the_v2_server_on_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", interrupt)
+    assert main(["--torrents", "3", "--port", "0", "--no-latency", "--api", "v2"]) == 0
+    assert capsys.readouterr().out.startswith("simulated qBittorrent 4.6.7 (/api/v2) with 3 torrents on ")
