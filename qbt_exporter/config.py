@@ -59,6 +59,13 @@ class Config:
     exporter_metrics: bool  # the process's own process_* and python_* metrics
     properties_max_age: float
     demo: bool
+    # /probe (modules.py, targets.py): the modules file, and the bounds on per-target state
+    config_file: str | None = None
+    probe_idle_timeout: float = 600.0
+    probe_max_targets: int = 100
+    # whether /metrics reads the --qbittorrent.url qBittorrent: always without a config file;
+    # with one, only when the URL was given (flag or environment)
+    default_target: bool = True
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -238,6 +245,24 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--log.level", "QBT_EXPORTER_LOG_LEVEL", "info", "debug, info, warning or error"),
     ("--log.format", "QBT_EXPORTER_LOG_FORMAT", "logfmt", "logfmt or json"),
     (
+        "--config.file",
+        "QBT_EXPORTER_CONFIG_FILE",
+        None,
+        "YAML file of /probe modules (credentials, allowed targets); reloaded on SIGHUP and POST /-/reload",
+    ),
+    (
+        "--probe.target-idle-timeout",
+        "QBT_EXPORTER_PROBE_TARGET_IDLE_TIMEOUT",
+        "10m",
+        "a /probe target not probed for this long is logged out of and forgotten",
+    ),
+    (
+        "--probe.max-targets",
+        "QBT_EXPORTER_PROBE_MAX_TARGETS",
+        "100",
+        "most /probe targets held at once; a probe of one more gets 503 until one is evicted",
+    ),
+    (
         "--torrents.properties-max-age",
         "QBT_EXPORTER_TORRENTS_PROPERTIES_MAX_AGE",
         "5m",
@@ -304,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_secret(path: str, flag: str) -> str:
+def read_secret(path: str, flag: str) -> str:
     try:
         secret = read_password_file(path)
     except OSError as err:
@@ -436,13 +461,13 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
     password_file = value("--qbittorrent.password-file")
     password: PasswordSource | None = None
     if password_file:
-        first = _read_secret(password_file, "--qbittorrent.password-file")
+        first = read_secret(password_file, "--qbittorrent.password-file")
         password = PasswordFile(password_file, initial=first)
     elif env.get("QBITTORRENT_PASSWORD") is not None:
         password = FixedPassword(env["QBITTORRENT_PASSWORD"], "QBITTORRENT_PASSWORD")
     api_key_file = value("--qbittorrent.api-key-file")
     api_key = (
-        _read_secret(api_key_file, "--qbittorrent.api-key-file")
+        read_secret(api_key_file, "--qbittorrent.api-key-file")
         if api_key_file
         else env.get("QBITTORRENT_API_KEY") or None
     )
@@ -490,6 +515,8 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
     if max_reply_size < 1024:
         raise ConfigError(f"--qbittorrent.max-reply-size: {size_text!r} is less than 1KiB")
 
+    config_file = value("--config.file") or None
+    url_given = args[_dest("--qbittorrent.url")] is not None or "QBITTORRENT_URL" in env
     return Config(
         qbittorrent_url=url,
         username=value("--qbittorrent.username") or "",
@@ -513,6 +540,10 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
         exporter_metrics=not switch("web.disable-exporter-metrics"),
         properties_max_age=duration("--torrents.properties-max-age"),
         demo=switch("demo"),
+        config_file=config_file,
+        probe_idle_timeout=duration("--probe.target-idle-timeout"),
+        probe_max_targets=count("--probe.max-targets"),
+        default_target=config_file is None or url_given or switch("demo"),
     )
 
 

@@ -295,6 +295,54 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "exporter",
         ("collector",),
     ),
+    # --- /probe and the config file (on /metrics only, with --config.file) ---------------------
+    MetricSpec(
+        "qbittorrent_exporter_probe_targets",
+        "gauge",
+        "qBittorrents /probe holds a session and caches for now, one per module and target.",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_probe_targets_max",
+        "gauge",
+        "The most /probe targets held at once (--probe.max-targets); a probe of one more gets 503.",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_probe_target_idle_timeout_seconds",
+        "gauge",
+        "A /probe target not probed for this long is logged out of and forgotten "
+        "(--probe.target-idle-timeout).",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_probe_target_evictions_total",
+        "counter",
+        "/probe targets forgotten (logged out of first), because idle or because a reload changed "
+        "their module.",
+        "exporter",
+        ("reason",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_probes_total",
+        "counter",
+        "Requests to /probe by outcome: ok, or refused before any qBittorrent was contacted "
+        "(bad_request, unknown_module, not_allowed, pool_full).",
+        "exporter",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_config_last_reload_successful",
+        "gauge",
+        "1 when the last load of --config.file worked, 0 when it failed (the modules before it stay).",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful load of --config.file (start-up included).",
+        "exporter",
+    ),
 )
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}

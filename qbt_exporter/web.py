@@ -15,16 +15,16 @@ import logging
 import ssl
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from qbt_exporter import __version__
-from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, render_chunks, render_text
 from qbt_exporter.httpserver import HTTPServer, Limits
 from qbt_exporter.metrics import spec
+from qbt_exporter.probe import Prober, ProbeRefused
 from qbt_exporter.webconfig import TLSSettings
 from qbt_exporter.webtls import as_flag, server_context
 
@@ -41,6 +41,9 @@ DEFAULT_SCRAPE_TIMEOUT = 10.0  # Prometheus's default scrape_timeout, for scrape
 MAX_SCRAPE_TIMEOUT = 300.0
 MIN_BUDGET = 0.1
 METHODS = ("GET", "HEAD")
+RELOAD_PATH = "/-/reload"
+PROBE_PATH = "/probe"
+TEXT = "text/plain; charset=utf-8"
 
 # The answer when even the fallback exposition cannot be built: valid, and says qBittorrent is not read.
 LAST_RESORT = render_text([Family(spec("qbittorrent_up"), [(0.0,)])])
@@ -62,15 +65,32 @@ def scrape_budget(environ: dict[str, Any], offset: float) -> float:
     return max(MIN_BUDGET, timeout - offset)
 
 
+class MetricsSource(Protocol):
+    """What a metrics page is read from: ``Collectors`` (one qBittorrent) or ``MetricsPage``."""
+
+    def collect_within(self, deadline: Deadline) -> list[Family]: ...
+
+    def fallback(self) -> list[Family]: ...
+
+
 class ExporterApp:
-    """The WSGI application: ``/``, ``/healthz`` and the telemetry path."""
+    """The WSGI application: ``/``, ``/healthz``, the telemetry path and, with a config file,
+    ``/probe`` and ``POST /-/reload``."""
 
     def __init__(
-        self, collectors: Collectors, *, telemetry_path: str = "/metrics", timeout_offset: float = 0.5
+        self,
+        collectors: MetricsSource,
+        *,
+        telemetry_path: str = "/metrics",
+        timeout_offset: float = 0.5,
+        prober: Prober | None = None,
+        reload: Callable[[], str | None] | None = None,
     ):
         self.collectors = collectors
         self.telemetry_path = telemetry_path
         self.timeout_offset = timeout_offset
+        self.prober = prober
+        self.reload = reload
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         refusal = self._admit(environ, start_response)
@@ -78,33 +98,55 @@ class ExporterApp:
             return refusal
         path = environ.get("PATH_INFO", "/")
         if path == self.telemetry_path:
-            return self._metrics(environ, start_response)
+            return self._metrics(environ, start_response, self.collectors)
+        if path == PROBE_PATH and self.prober is not None:
+            return self._probe(environ, start_response, self.prober)
+        if path == RELOAD_PATH and self.reload is not None:
+            error = self.reload()
+            if error is not None:
+                return _reply(start_response, "500 Internal Server Error", TEXT, f"{error}\n".encode())
+            return _reply(start_response, "200 OK", TEXT, b"reloaded\n")
         if path == "/healthz":
-            return _reply(start_response, "200 OK", "text/plain; charset=utf-8", b"ok\n")
+            return _reply(start_response, "200 OK", TEXT, b"ok\n")
         if path == "/":
             return _reply(start_response, "200 OK", "text/html; charset=utf-8", self._landing())
-        return _reply(start_response, "404 Not Found", "text/plain; charset=utf-8", b"not found\n")
+        return _reply(start_response, "404 Not Found", TEXT, b"not found\n")
 
     def _admit(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
         """The one check every request passes before routing: an answer to refuse it, or None.
 
-        Only GET and HEAD exist here; anything else must not run a scrape. (Basic auth is checked
-        before this app is called, by ``webaccess.Gate``.)
+        Only GET and HEAD exist here, but for ``POST /-/reload``; anything else must not run a
+        scrape (nor a GET, a reload). (Basic auth is checked before this app is called, by
+        ``webaccess.Gate``.)
         """
-        if environ.get("REQUEST_METHOD", "GET") not in METHODS:
+        path = environ.get("PATH_INFO", "/")
+        methods = ("POST",) if path == RELOAD_PATH and self.reload is not None else METHODS
+        if environ.get("REQUEST_METHOD", "GET") not in methods:
             body = b"method not allowed\n"
             start_response(
                 "405 Method Not Allowed",
                 [
-                    ("Allow", ", ".join(METHODS)),
-                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Allow", ", ".join(methods)),
+                    ("Content-Type", TEXT),
                     ("Content-Length", str(len(body))),
                 ],
             )
             return [body]
         return None
 
-    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    def _probe(self, environ: dict[str, Any], start_response: StartResponse, prober: Prober) -> list[bytes]:
+        """``/probe``: refused with an HTTP error before any qBittorrent is contacted, or answered
+        like ``/metrics`` from the target's own collectors."""
+        try:
+            module, target = prober.check(environ.get("QUERY_STRING", ""))
+            with prober.lease(module, target) as collectors:
+                return self._metrics(environ, start_response, collectors)
+        except ProbeRefused as refused:
+            return _reply(start_response, refused.status, TEXT, f"{refused}\n".encode())
+
+    def _metrics(
+        self, environ: dict[str, Any], start_response: StartResponse, source: MetricsSource
+    ) -> list[bytes]:
         accept = environ.get("HTTP_ACCEPT", "")
         gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         content_type = CONTENT_TYPE_PLAIN_0_0_4 if _text_is_acceptable(accept) else choose_encoder(accept)[1]
@@ -114,24 +156,24 @@ class ExporterApp:
         if environ.get("REQUEST_METHOD") == "HEAD":  # headers only: no scrape, no qBittorrent call
             start_response("200 OK", headers)
             return []
-        chunks = self._exposition(environ, accept)
+        chunks = self._exposition(environ, accept, source)
         if gzipped:
             chunks = _gzip(chunks)
         headers.append(("Content-Length", str(sum(len(chunk) for chunk in chunks))))
         start_response("200 OK", headers)
         return chunks
 
-    def _exposition(self, environ: dict[str, Any], accept: str) -> list[bytes]:
+    def _exposition(self, environ: dict[str, Any], accept: str, source: MetricsSource) -> list[bytes]:
         """The whole rendered exposition, before anything is sent: a failure while reading or
         rendering (a bug, a value no check foresaw) becomes ``qbittorrent_up 0`` with the
         exporter's own metrics, never half a body or an HTTP error."""
         deadline = Deadline(scrape_budget(environ, self.timeout_offset))
         try:
-            return _render(self.collectors.collect_within(deadline), accept)
+            return _render(source.collect_within(deadline), accept)
         except Exception:  # the HTTP server must never see an exception from a scrape
             log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
         try:
-            return _render(self.collectors.fallback(), accept)
+            return _render(source.fallback(), accept)
         except Exception:
             log.exception("cannot render even the exporter's own metrics; answering qbittorrent_up 0 alone")
             return [LAST_RESORT if _text_is_acceptable(accept) else LAST_RESORT + b"# EOF\n"]

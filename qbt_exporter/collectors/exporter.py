@@ -43,6 +43,12 @@ def counter_family(name: str, values: dict[tuple[str, ...], float]) -> Family:
     return Family(spec(name), [(*labels, value) for labels, value in sorted(values.items())])
 
 
+def build_info() -> Family:
+    build = named("qbittorrent_exporter_build_info")
+    build.add(1.0, version=__version__, python_version=platform.python_version())
+    return build
+
+
 class ExporterCollector(Collector):
     name = "exporter"
     families = (
@@ -59,9 +65,7 @@ class ExporterCollector(Collector):
         self.stats = stats
 
     def collect(self, result: ScrapeResult) -> Iterator[Family]:
-        build = named("qbittorrent_exporter_build_info")
-        build.add(1.0, version=__version__, python_version=platform.python_version())
-        yield build
+        yield build_info()
         yield named("qbittorrent_exporter_scrape_duration_seconds", [(result.duration,)])
         yield named("qbittorrent_exporter_scrape_cut_short", [(1.0 if result.cut_short else 0.0,)])
         for name, stats_family in STATS_COUNTERS.items():

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from qbt_exporter.collectors import probe
 from qbt_exporter.collectors.base import Collector, Outcome, guarded, named
 from qbt_exporter.collectors.exporter import ExporterCollector, counter_family
 from qbt_exporter.collectors.process import ProcessMetrics
@@ -93,6 +94,7 @@ def _requirement(name: str) -> str | None:
 def owners() -> dict[str, str]:
     """Catalogue name → the collector (or "registry") that emits it: every family has one owner."""
     out = {name: "registry" for name in OWN_FAMILIES}
+    out.update({name: "probe" for name in probe.FAMILIES})  # on /metrics with --config.file only
     for entry in ENTRIES:
         for family in entry.build(Stats()).families:
             out[family] = entry.name
