@@ -143,6 +143,12 @@ def _canonical_host(host: str) -> str:
     labels = ascii_host.split(".")
     if not ascii_host or len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
         raise TargetError(f"host {host!r} is not a valid host name")
+    for label in labels:
+        if label.startswith("xn--"):  # punycode: must decode, or two spellings could name one host
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                raise TargetError(f"host {host!r} has an invalid punycode label") from None
     if _NUMERIC_LOOKING.match(labels[-1]):
         raise TargetError(f"host {host!r} is neither a host name nor an IPv4 address in dotted-quad form")
     return ascii_host

@@ -40,6 +40,7 @@ from qbt_exporter.config import (
 from qbt_exporter.qbittorrent.password import FixedPassword, PasswordFile, PasswordSource
 
 MAX_FILE_SIZE = 1024 * 1024
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SWITCHABLE = tuple(entry.name for entry in collector_registry.ENTRIES if entry.switch is not None)
 KEYS = (
@@ -115,7 +116,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
         if not isinstance(key, str):
             raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} is not a string")
         if key in out:
-            raise ConfigError(f"line {key_node.start_mark.line + 1}: {key}: written twice")
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: {_label(key)}: written twice")
         out[key] = loader.construct_object(value_node, deep=True)
     return out
 
@@ -160,7 +161,7 @@ def parse(raw: bytes | str, flags: Config, env: Mapping[str, str]) -> dict[str, 
     out: dict[str, Module] = {}
     for name, settings in modules.items():
         if not _NAME.match(name):
-            raise ConfigError(f"modules.{name}: a module name is 1 to 64 of A-Z a-z 0-9 _ . -")
+            raise ConfigError(f"modules.{_label(name)}: a module name is 1 to 64 of A-Z a-z 0-9 _ . -")
         out[name] = _module(name, settings, flags, env)
     return out
 
@@ -168,7 +169,7 @@ def parse(raw: bytes | str, flags: Config, env: Mapping[str, str]) -> dict[str, 
 def _only_keys(mapping: dict[str, Any], known: tuple[str, ...], where: str) -> None:
     for key in mapping:
         if key not in known:
-            raise ConfigError(f"{where}{key}: unknown key (known: {', '.join(known)})")
+            raise ConfigError(f"{where}{_label(key)}: unknown key (known: {', '.join(known)})")
 
 
 class _Reader:
@@ -269,7 +270,7 @@ def _collectors(read: _Reader, flags: Config) -> frozenset[str]:
     on = {name: name in flags.collectors for name in SWITCHABLE}
     for name, value in switches.items():
         if name not in on:
-            raise read.fail(f"collectors.{name}", f"unknown collector (known: {', '.join(SWITCHABLE)})")
+            raise read.fail(f"collectors.{_label(name)}", f"unknown collector (known: {', '.join(SWITCHABLE)})")
         if not isinstance(value, bool):
             raise read.fail(f"collectors.{name}", f"must be true or false, got {_kind(value)}")
         on[name] = value
@@ -292,6 +293,11 @@ def _targets(read: _Reader) -> tuple[AllowRule, ...]:
         except TargetError as err:
             raise read.fail(f"targets[{index}]", f"{entry!r} {err}") from None
     return tuple(rules)
+
+
+def _label(key: str) -> str:
+    """A key as it can be shown in a one-line message: as written when plain, else quoted."""
+    return key if _PLAIN_KEY.match(key) else repr(key)
 
 
 def _kind(value: Any) -> str:
