@@ -270,7 +270,9 @@ def _collectors(read: _Reader, flags: Config) -> frozenset[str]:
     on = {name: name in flags.collectors for name in SWITCHABLE}
     for name, value in switches.items():
         if name not in on:
-            raise read.fail(f"collectors.{_label(name)}", f"unknown collector (known: {', '.join(SWITCHABLE)})")
+            raise read.fail(
+                f"collectors.{_label(name)}", f"unknown collector (known: {', '.join(SWITCHABLE)})"
+            )
         if not isinstance(value, bool):
             raise read.fail(f"collectors.{name}", f"must be true or false, got {_kind(value)}")
         on[name] = value

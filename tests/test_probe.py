@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from qbt_exporter.cli import Service, build_service
+from qbt_exporter.collectors import probe as probe_collector
 from qbt_exporter.config import parse
 from qbt_exporter.modules import load
 from qbt_exporter.simulator import Simulator, SimulatorConfig
@@ -204,6 +205,7 @@ def test_metrics_with_a_config_file_and_no_url_has_the_exporters_own_metrics_onl
         assert page.value("qbittorrent_exporter_config_last_reload_successful") == 1
         assert page.value("qbittorrent_exporter_probe_targets_max") == 100
         assert page.value("qbittorrent_exporter_probe_target_idle_timeout_seconds") == 600
+        assert set(probe_collector.FAMILIES) <= page.family_names  # every one, from the start
 
 
 def test_metrics_with_a_config_file_and_a_url_reads_that_qbittorrent_too(
