@@ -12,6 +12,8 @@ is down.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from urllib.parse import parse_qs
@@ -44,6 +46,7 @@ class Prober:
         self._modules = modules
         self.pool = pool
         self.stats = stats if stats is not None else Stats()
+        self._refusals = _Seen()
 
     def check(self, query: str) -> tuple[Module, Target]:
         """The module and canonical target a probe names; ProbeRefused (and counted) when refused."""
@@ -93,7 +96,8 @@ class Prober:
             shown = "" if "@" in text else f" {text!r}"  # user info may hold a password: not echoed
             raise _bad(f"target{shown} {err}") from None
         if not module.allows(target):
-            log.warning("refused /probe of %s: module %s does not allow it", target.url, module.name)
+            if self._refusals.first((module.name, target.url)):
+                log.warning("refused /probe of %s: module %s does not allow it", target.url, module.name)
             raise ProbeRefused(
                 "400 Bad Request",
                 f"target {target.url} is not allowed by module {module.name!r}: its credentials are sent "
@@ -101,6 +105,27 @@ class Prober:
                 "not_allowed",
             )
         return module, target
+
+
+class _Seen:
+    """The last few refused (module, target) pairs, so that Prometheus scraping a refused target
+    every 30 s logs it once, not on every scrape; bounded, since callers choose the targets."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def first(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self.SIZE:
+                self._keys.popitem(last=False)
+            return True
 
 
 def _bad(message: str) -> ProbeRefused:

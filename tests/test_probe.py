@@ -291,3 +291,19 @@ def test_the_trap_does_see_a_probe_the_module_allows(tmp_path: Path) -> None:
         assert parse_exposition(reply.text).value("qbittorrent_up") == 0
         connection, _ = trap.accept()
         connection.close()
+
+
+def test_a_refused_target_is_logged_once_not_on_every_scrape(
+    simulators: tuple[Simulator, Simulator], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, two = simulators
+    write_modules(tmp_path / "qbt.yml", one, two)
+    with exporter(config_file=tmp_path / "qbt.yml") as url, caplog.at_level("WARNING", "qbt_exporter.probe"):
+        for _ in range(3):
+            assert probe(url, target=one.url, module="two").status_code == 400
+        assert probe(url, target=two.url, module="one").status_code == 400
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused /probe")]
+    assert refused == [
+        f"refused /probe of {one.url}: module two does not allow it",
+        f"refused /probe of {two.url}: module one does not allow it",
+    ]
