@@ -26,6 +26,7 @@ from qbt_exporter.probe import Prober
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.password import FixedPassword
 from qbt_exporter.reload import Reloader
+from qbt_exporter.selection import Selection
 from qbt_exporter.startup import credential_warnings
 from qbt_exporter.targets import Reader, Settings, TargetPool, build_reader, module_settings
 from qbt_exporter.web import ExporterApp
@@ -48,6 +49,7 @@ def default_settings(config: Config) -> Settings:
         collectors=config.collectors,
         properties_max_age=config.properties_max_age,
         process_metrics=config.exporter_metrics,
+        selection=Selection(config.torrent_filters, config.torrents_max),
     )
 
 
@@ -96,7 +98,14 @@ def build_service(config: Config, modules: Modules | None = None) -> Service:
         return Service(app, default=reader)
     default = _default_reader(config) if config.default_target else None
     pool = TargetPool(
-        lambda module, target: build_reader(module_settings(module, target, config.properties_max_age)),
+        lambda module, target: build_reader(
+            module_settings(
+                module,
+                target,
+                config.properties_max_age,
+                Selection(config.torrent_filters, config.torrents_max),
+            )
+        ),
         idle_timeout=config.probe_idle_timeout,
         max_targets=config.probe_max_targets,
     )

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from qbt_exporter import __version__
+from qbt_exporter import __version__, filters
 from qbt_exporter.collectors import registry as collector_registry
 from qbt_exporter.httpserver import Limits
 from qbt_exporter.qbittorrent.password import (
@@ -58,6 +58,8 @@ class Config:
     collectors: frozenset[str]  # the names of the collectors that run (collectors/registry.py)
     exporter_metrics: bool  # the process's own process_* and python_* metrics
     properties_max_age: float
+    torrent_filters: filters.Filters  # which torrents get per-torrent series (filters.py)
+    torrents_max: int | None  # at most this many of them (selection.py); None: no cap
     demo: bool
     # /probe (modules.py, targets.py): the modules file, and the bounds on per-target state
     config_file: str | None = None
@@ -268,7 +270,31 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         "5m",
         "oldest per-torrent properties ever served; idle torrents are refreshed within it",
     ),
+    (
+        "--torrents.include",
+        "QBT_EXPORTER_TORRENTS_INCLUDE",
+        None,
+        "per-torrent series only for torrents matching this selector (repeatable, or several separated "
+        'by ";"; see "Choosing torrents"); none: every torrent',
+    ),
+    (
+        "--torrents.exclude",
+        "QBT_EXPORTER_TORRENTS_EXCLUDE",
+        None,
+        "no per-torrent series for torrents matching this selector (repeatable, or several separated by "
+        '";"); wins over --torrents.include',
+    ),
+    (
+        "--torrents.max",
+        "QBT_EXPORTER_TORRENTS_MAX",
+        None,
+        'per-torrent series for at most this many torrents, the most relevant first (see "Choosing '
+        'torrents"); none: no cap',
+    ),
 )
+
+# Flags that may be given more than once; their environment variable holds one value.
+_REPEATABLE = frozenset({"--torrents.include", "--torrents.exclude"})
 
 # (flag without the --, environment variable, default, help) for on/off switches.
 # The collectors' switches come from their registry, so that adding a collector adds its flag.
@@ -316,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, env, default, text in _FLAGS:
         shown = f" (default {default})" if default is not None else ""
-        parser.add_argument(flag, dest=_dest(flag), default=None, help=f"{text}{shown}; env {env}")
+        action = "append" if flag in _REPEATABLE else "store"
+        parser.add_argument(
+            flag, dest=_dest(flag), default=None, action=action, help=f"{text}{shown}; env {env}"
+        )
     for name, env, default, text in _SWITCHES:
         parser.add_argument(
             f"--{name}",
@@ -403,6 +432,15 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
         _, var, default, _ = _FLAG_ROWS[flag]
         given = args[_dest(flag)]
         return str(given) if given is not None else env.get(var, default)
+
+    def selectors(flag: str) -> tuple[filters.Selector, ...]:
+        _, var, _, _ = _FLAG_ROWS[flag]
+        given = args[_dest(flag)]
+        texts = given if given is not None else [env.get(var, "")]
+        try:
+            return filters.parse_all(texts)
+        except filters.SelectorError as err:
+            raise ConfigError(f"{flag}: {err}") from None
 
     def switch(name: str) -> bool:
         _, var, default, _ = _SWITCH_ROWS[name]
@@ -517,6 +555,10 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
 
     config_file = value("--config.file") or None
     url_given = args[_dest("--qbittorrent.url")] is not None or "QBITTORRENT_URL" in env
+    max_text = (value("--torrents.max") or "").strip()
+    if max_text and (not re.fullmatch(r"[0-9]+", max_text) or int(max_text) < 1):
+        raise ConfigError(f"--torrents.max: {max_text!r} is not a whole number of at least 1")
+
     return Config(
         qbittorrent_url=url,
         username=value("--qbittorrent.username") or "",
@@ -539,6 +581,8 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
         ),
         exporter_metrics=not switch("web.disable-exporter-metrics"),
         properties_max_age=duration("--torrents.properties-max-age"),
+        torrent_filters=filters.Filters(selectors("--torrents.include"), selectors("--torrents.exclude")),
+        torrents_max=int(max_text) if max_text else None,
         demo=switch("demo"),
         config_file=config_file,
         probe_idle_timeout=duration("--probe.target-idle-timeout"),

@@ -7,8 +7,10 @@ reads, fill that field in the flavours, declare it in its collector, run the REA
 
 Rows with a ``read`` function are plain value metrics: the collector applies ``read`` to the
 ``Transfer`` (scope "server") or each ``Torrent`` (scope "torrent") and skips the series when it
-returns ``None``. Rows without ``read`` need several labels or exporter state and are built by name
-in the collector that declares them (``collectors/registry.py`` maps every row to its collector).
+returns ``None``; for scope "group" it sums ``read`` over the torrents of each category, tag or
+tracker host (the row's one label), skipping ``None``. Rows without ``read`` need several labels
+or exporter state and are built by name in the collector that declares them
+(``collectors/registry.py`` maps every row to its collector).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["gauge", "counter"]
-Scope = Literal["server", "torrent", "exporter"]
+Scope = Literal["server", "torrent", "group", "exporter"]
 
 PREFIX = "qbittorrent_"
 
@@ -48,6 +50,67 @@ def _server(name: str, kind: Kind, help: str, field: str) -> MetricSpec:
 
 def _torrent(name: str, kind: Kind, help: str, field: str) -> MetricSpec:
     return MetricSpec(PREFIX + "torrent_" + name, kind, help, "torrent", ("hash",), _attr(field))
+
+
+# The group totals: the same sums by category, by tag and by tracker host (collectors/groups.py).
+GROUP_DIMENSIONS: dict[str, str] = {
+    "category": 'category="" is no category',
+    "tag": 'a torrent counts once under each of its tags, so tags overlap; tag="" is untagged, and is '
+    "every torrent on qBittorrent before 4.0.4, which has no tags",
+    "tracker": 'tracker="" is no working tracker (only the host is exported, never the tracker URL)',
+}
+_NOT_A_COUNTER = (
+    " A gauge, not a counter: it drops when a torrent is removed or leaves the group, which rate() "
+    "and increase() would read as a reset."
+)
+# (name, what is summed, model field, a note of its own)
+_GROUP_SUMS: tuple[tuple[str, str, str, str], ...] = (
+    ("size_bytes", "Bytes selected for download", "size", ""),
+    ("amount_left_bytes", "Bytes still to download", "amount_left", ""),
+    ("download_speed_bytes_per_second", "Download rate (payload)", "download_speed", ""),
+    ("upload_speed_bytes_per_second", "Upload rate (payload)", "upload_speed", ""),
+    (
+        "downloaded_bytes",
+        "All-time bytes downloaded (from the list: qBittorrent 3.3.11 and later)",
+        "downloaded",
+        _NOT_A_COUNTER,
+    ),
+    (
+        "uploaded_bytes",
+        "All-time bytes uploaded (from the list: qBittorrent 3.3.11 and later)",
+        "uploaded",
+        _NOT_A_COUNTER,
+    ),
+)
+
+
+def _group_rows() -> tuple[MetricSpec, ...]:
+    rows: list[MetricSpec] = []
+    for dimension, note in GROUP_DIMENSIONS.items():
+        whole = "from the whole list whatever the filters"
+        if dimension != "category":  # by category: qbittorrent_torrents, kept from the first version
+            rows.append(
+                MetricSpec(
+                    f"{PREFIX}{dimension}_torrents",
+                    "gauge",
+                    f"Torrents by {dimension} and state, {whole}; every known state is present, 0 "
+                    f"included, for each {dimension} in use; {note}.",
+                    "group",
+                    ("state", dimension),
+                )
+            )
+        for name, what, field, extra in _GROUP_SUMS:
+            rows.append(
+                MetricSpec(
+                    f"{PREFIX}{dimension}_{name}",
+                    "gauge",
+                    f"{what}, summed over the torrents of each {dimension}, {whole}; {note}.{extra}",
+                    "group",
+                    (dimension,),
+                    _attr(field),
+                )
+            )
+    return tuple(rows)
 
 
 CATALOGUE: tuple[MetricSpec, ...] = (
@@ -138,6 +201,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "server",
         ("state", "category"),
     ),
+    # --- totals by category, tag and tracker host -------------------------------------------
+    *_group_rows(),
     # --- one series per torrent, keyed by hash ----------------------------------------------
     MetricSpec(
         "qbittorrent_torrent_info",
@@ -251,6 +316,22 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "field); each cost only its own series.",
         "exporter",
         ("endpoint",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrents_filter_info",
+        "gauge",
+        "Always 1; the --torrents.include and --torrents.exclude selectors in force, canonical, and "
+        '--torrents.max ("" for none): which torrents get per-torrent series.',
+        "exporter",
+        ("include", "exclude", "max"),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrents_left_out",
+        "gauge",
+        "Torrents in qBittorrent's list without per-torrent series this scrape, by reason (filter: "
+        "--torrents.include/--torrents.exclude; cap: --torrents.max); both reasons always present.",
+        "exporter",
+        ("reason",),
     ),
     MetricSpec(
         "qbittorrent_exporter_torrent_properties_refreshes_total",

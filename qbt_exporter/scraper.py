@@ -20,7 +20,8 @@ from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent import flavours
 from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, NotFound, QbtError, TimedOut
 from qbt_exporter.qbittorrent.flavours.base import Flavour
-from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent
+from qbt_exporter.selection import Selection, SelectionReport
 from qbt_exporter.stats import Stats
 
 if TYPE_CHECKING:
@@ -44,8 +45,12 @@ class ScrapeResult:
     """Everything the collectors read: the snapshot (``None`` = qBittorrent down) and how it went.
 
     Collectors read only this, never the scraper or the client, so that each can be built and
-    tested from a plain value. ``properties`` is ``None`` when no properties pass ran (turned off,
-    or qBittorrent down).
+    tested from a plain value. ``snapshot.torrents`` is qBittorrent's whole list as it listed it
+    (never filtered, never completed from per-torrent calls: the totals by state, category, tag and
+    tracker read it, and must not depend on the filters). ``selected`` is the torrents that get
+    per-torrent series: those the filters and the cap kept, completed with their properties;
+    ``None`` when no selection ran (then every identified torrent of the snapshot).
+    ``properties`` is ``None`` when no properties pass ran (turned off, or qBittorrent down).
     """
 
     snapshot: Snapshot | None
@@ -54,11 +59,21 @@ class ScrapeResult:
     cut_short: bool = False
     properties: PropertiesPass | None = None
     error: str | None = None
+    selected: list[Torrent] | None = None
+    selection: SelectionReport | None = None
+
+    def per_torrent(self) -> list[Torrent]:
+        """The torrents that get per-torrent series this scrape."""
+        if self.selected is not None:
+            return self.selected
+        return [t for t in self.snapshot.torrents if t.identified] if self.snapshot is not None else []
 
 
 @dataclass(frozen=True, slots=True)
 class _Read:
     snapshot: Snapshot
+    selected: list[Torrent]
+    selection: SelectionReport
     properties: PropertiesPass | None
 
 
@@ -78,12 +93,14 @@ class Scraper:
         *,
         properties: bool = True,
         properties_max_age: float = 300.0,
+        selection: Selection | None = None,
         detect: Detector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.stats = stats
         self.properties = PropertiesPolicy(properties_max_age, stats, clock) if properties else None
+        self.selection = selection or Selection()
         self._detect = detect or flavours.detect
         self._clock = clock
         self._flavour: Flavour | None = None
@@ -155,6 +172,8 @@ class Scraper:
             self._clock() - started,
             cut_short,
             read.properties,
+            selected=read.selected,
+            selection=read.selection,
         )
 
     def _announce(self, snapshot: Snapshot) -> None:
@@ -228,8 +247,11 @@ class Scraper:
             else:
                 # The snapshot call had to log in again: the version we hold may be stale.
                 flavour, server = self._flavour_for(deadline)
+        # Per-torrent calls only for the torrents that get per-torrent series; the whole list stays
+        # in the snapshot, as listed, for the totals.
+        selected, selection = self.selection.choose(torrents)
         report: PropertiesPass | None = None
         if self.properties is not None:
-            completed = self.properties.complete(flavour.properties, torrents, deadline, list_seconds)
-            torrents, report = completed.torrents, completed.report
-        return _Read(Snapshot(server, transfer, torrents), report)
+            completed = self.properties.complete(flavour.properties, selected, deadline, list_seconds)
+            selected, report = completed.torrents, completed.report
+        return _Read(Snapshot(server, transfer, torrents), selected, selection, report)

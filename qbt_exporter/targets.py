@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qbt_exporter.allowlist import Target
 from qbt_exporter.collectors import Collectors
@@ -37,6 +37,7 @@ from qbt_exporter.modules import Module, Modules
 from qbt_exporter.qbittorrent.client import DEFAULT_MAX_REPLY_SIZE, Client
 from qbt_exporter.qbittorrent.password import PasswordSource
 from qbt_exporter.scraper import Scraper
+from qbt_exporter.selection import Selection
 from qbt_exporter.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Settings:
     collectors: frozenset[str] = frozenset()
     properties_max_age: float = 300.0
     process_metrics: bool = False
+    selection: Selection = field(default_factory=Selection)  # --torrents.include/exclude/max
 
 
 @dataclass(slots=True)
@@ -94,6 +96,7 @@ def build_reader(settings: Settings) -> Reader:
         stats,
         properties="torrent_properties" in settings.collectors,
         properties_max_age=settings.properties_max_age,
+        selection=settings.selection,
     )
     collectors = Collectors(
         scraper, stats, names=settings.collectors, process_metrics=settings.process_metrics
@@ -101,8 +104,11 @@ def build_reader(settings: Settings) -> Reader:
     return Reader(client, collectors)
 
 
-def module_settings(module: Module, target: Target, properties_max_age: float) -> Settings:
-    """The settings of ``module`` for ``target``: the module's credentials, the target's URL."""
+def module_settings(
+    module: Module, target: Target, properties_max_age: float, selection: Selection | None = None
+) -> Settings:
+    """The settings of ``module`` for ``target``: the module's credentials, the target's URL; the
+    flags' torrent filters (``selection``) apply to every target alike."""
     return Settings(
         url=target.url,
         username=module.username,
@@ -114,6 +120,7 @@ def module_settings(module: Module, target: Target, properties_max_age: float) -
         max_reply_size=module.max_reply_size,
         collectors=module.collectors,
         properties_max_age=properties_max_age,
+        selection=selection or Selection(),
     )
 
 

@@ -11,7 +11,7 @@ def test_defaults() -> None:
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9561)
     assert config.telemetry_path == "/metrics"
     assert config.timeout == 5 and config.timeout_offset == 0.5
-    assert config.collectors == {"transfer", "torrents", "exporter", "torrent_properties"}
+    assert config.collectors == {"transfer", "groups", "torrents", "exporter", "torrent_properties"}
     assert config.exporter_metrics and not config.demo
     assert config.properties_max_age == 300
     assert config.verify is True and config.log_format == "logfmt"
@@ -31,12 +31,15 @@ def test_environment_is_read_and_flags_win() -> None:
     assert config.password is not None and config.password.current() == "s3cret"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9000)
     # Without the per-torrent series there is no properties pass either: nothing would show it.
-    assert config.collectors == {"transfer", "exporter"}
+    assert config.collectors == {"transfer", "groups", "exporter"}
     assert "torrents" in parse(["--collector.torrents"], environ=env).collectors
 
 
 def test_collectors_and_exporter_metrics_are_switched_by_their_flags() -> None:
-    config = parse(["--no-collector.torrent-properties", "--web.disable-exporter-metrics"], environ={})
+    config = parse(
+        ["--no-collector.torrent-properties", "--no-collector.groups", "--web.disable-exporter-metrics"],
+        environ={},
+    )
     assert config.collectors == {"transfer", "torrents", "exporter"}
     assert not config.exporter_metrics
     env = {"QBT_EXPORTER_WEB_DISABLE_EXPORTER_METRICS": "true"}
@@ -112,3 +115,41 @@ def test_api_key_comes_from_a_file_or_the_environment_only(tmp_path) -> None:  #
     assert parse([], environ={}).api_key is None
     with pytest.raises(ConfigError, match=r"--qbittorrent\.api-key: not a flag"):
         parse(["--qbittorrent.api-key", "visible-in-ps"], environ={})
+
+
+def test_torrent_filters_from_repeated_flags_or_the_environment() -> None:
+    config = parse(
+        ["--torrents.include", "category=movies", "--torrents.include", "tag=keep; status=errored",
+         "--torrents.exclude", "tracker=*.public.example", "--torrents.max", "500"],
+        environ={"QBT_EXPORTER_TORRENTS_INCLUDE": "category=ignored"},
+    )  # fmt: skip
+    assert [str(s) for s in config.torrent_filters.include] == [
+        "category=movies",
+        "tag=keep",
+        "status=errored",
+    ]
+    assert [str(s) for s in config.torrent_filters.exclude] == ["tracker=*.public.example"]
+    assert config.torrents_max == 500
+    env = {"QBT_EXPORTER_TORRENTS_EXCLUDE": "category=linux-isos", "QBT_EXPORTER_TORRENTS_MAX": "10"}
+    from_env = parse([], environ=env)
+    assert [str(s) for s in from_env.torrent_filters.exclude] == ["category=linux-isos"]
+    assert not from_env.torrent_filters.include and from_env.torrents_max == 10
+    assert (
+        parse([], environ={}).torrent_filters.active is False and parse([], environ={}).torrents_max is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--torrents.include", "categroy=x"], "--torrents.include: selector 'categroy=x': unknown key"),
+        (["--torrents.exclude", "name=("], "--torrents.exclude: selector 'name=(': name is not a regular"),
+        (["--torrents.max", "0"], "--torrents.max: '0' is not a whole number of at least 1"),
+        (["--torrents.max", "²"], "--torrents.max: '²' is not a whole number"),
+    ],
+)
+def test_a_bad_filter_stops_start_up_naming_it(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(argv, environ={})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)

@@ -17,8 +17,10 @@ import responses
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
+from qbt_exporter.filters import Filters, parse
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.scraper import Scraper
+from qbt_exporter.selection import Selection
 from qbt_exporter.stats import Stats
 from tests.recording import RECORDINGS, add, load, request_of
 from tests.tools import promtool_check_metrics
@@ -48,12 +50,14 @@ V2 = [
 ]
 
 
-def scrape_recordings(version: str, names: list[str], monkeypatch: pytest.MonkeyPatch) -> str:
+def scrape_recordings(
+    version: str, names: list[str], monkeypatch: pytest.MonkeyPatch, selection: Selection | None = None
+) -> str:
     """One scrape of the exporter against ``names``; unrecorded property calls answer 503."""
     monkeypatch.setattr("qbt_exporter.collectors.exporter.platform.python_version", lambda: "3.11.0")
     stats = Stats()
     client = Client(BASE, "admin", "adminadmin", stats=stats)
-    scraper = Scraper(client, stats, clock=lambda: 1000.0)
+    scraper = Scraper(client, stats, selection=selection, clock=lambda: 1000.0)
     collector = Collectors(scraper, stats, clock=lambda: 1000.0)  # durations 0: the same everywhere
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         for name in names:
@@ -85,3 +89,32 @@ def test_golden_exposition(
     assert "qbittorrent_up 1.0\n" in text
     check_golden(golden, text)
     promtool_check_metrics(text)
+
+
+# Per-torrent series for the torrents in linux-isos or tagged public, not the stopped ones, at most 3.
+FILTERED = Selection(Filters(parse("category=linux-isos; tag=public"), parse("status=stopped")), max=3)
+
+
+def test_golden_filtered_exposition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filtered scrape: per-torrent series for 3 torrents, the totals exactly as unfiltered."""
+    text = scrape_recordings("4.5.2", V2, monkeypatch, FILTERED)
+    check_golden("v2-4.5.2-filtered.prom", text)
+    promtool_check_metrics(text)
+    unfiltered = scrape_recordings("4.5.2", V2, monkeypatch)
+
+    def lines(exposition: str, prefixes: tuple[str, ...]) -> list[str]:
+        return [line for line in exposition.splitlines() if line.startswith(prefixes)]
+
+    totals = ("qbittorrent_torrents{", "qbittorrent_category_", "qbittorrent_tag_", "qbittorrent_tracker_")
+    assert lines(text, totals) == lines(unfiltered, totals) != []
+    assert len(lines(text, ("qbittorrent_torrent_info{",))) == 3
+    assert len(lines(unfiltered, ("qbittorrent_torrent_info{",))) == 12
+    assert 'qbittorrent_exporter_torrents_left_out{reason="filter"} 8.0' in text
+    assert 'qbittorrent_exporter_torrents_left_out{reason="cap"} 1.0' in text
+
+    def property_calls(exposition: str) -> float:
+        calls = lines(exposition, ('qbittorrent_exporter_requests_total{endpoint="torrent_properties"',))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in calls)
+
+    # only the kept torrents were asked for their properties
+    assert (property_calls(text), property_calls(unfiltered)) == (3, 12)

@@ -34,7 +34,9 @@ def test_snapshot_is_completed_from_properties() -> None:
     result = scraper.scrape(Deadline(5))
     assert result.snapshot is not None and not result.cut_short
     assert result.snapshot.server.version == "v4.0.4"
-    assert [(t.wasted, t.seeding_seconds, t.connections) for t in result.snapshot.torrents] == [(1, 2, 3)] * 2
+    assert [(t.wasted, t.seeding_seconds, t.connections) for t in result.per_torrent()] == [(1, 2, 3)] * 2
+    # the snapshot keeps the list as qBittorrent listed it, for the totals
+    assert [(t.wasted, t.seeding_seconds) for t in result.snapshot.torrents] == [(None, None)] * 2
     assert counter(stats, "qbittorrent_exporter_torrent_properties_refreshes_total", reason="new") == 2
     # The second scrape needs no properties and no new detection.
     scraper.scrape(Deadline(5))
@@ -47,7 +49,7 @@ def test_vanished_torrent_is_dropped_from_the_output() -> None:
     scraper, *_ = make(flavour)
     result = scraper.scrape(Deadline(5))
     assert result.snapshot is not None
-    assert [t.hash for t in result.snapshot.torrents] == [torrent(1).hash]
+    assert [t.hash for t in result.per_torrent()] == [torrent(1).hash]
 
 
 def test_property_calls_stop_at_the_deadline_and_say_so() -> None:
@@ -59,8 +61,8 @@ def test_property_calls_stop_at_the_deadline_and_say_so() -> None:
     assert 9 <= len(flavour.property_calls) <= 11  # 0.1 s of 10 ms calls (float rounding aside)
     assert result.properties.skipped == 50 - len(flavour.property_calls)
     # Torrents without properties yet are still exported, without the property-only values.
-    assert len(result.snapshot.torrents) == 50
-    assert sum(t.wasted is None for t in result.snapshot.torrents) == result.properties.skipped
+    assert len(result.per_torrent()) == 50
+    assert sum(t.wasted is None for t in result.per_torrent()) == result.properties.skipped
     # The next scrapes pick up where this one stopped instead of starting over.
     for _ in range(20):
         if not scraper.scrape(Deadline(0.1, flavour.clock)).cut_short:
@@ -149,7 +151,7 @@ def test_properties_off_makes_no_property_calls() -> None:
     scraper, *_ = make(flavour, properties=False)
     result = scraper.scrape(Deadline(5))
     assert flavour.property_calls == [] and result.snapshot is not None
-    assert result.snapshot.torrents[0].wasted is None
+    assert result.per_torrent()[0].wasted is None
 
 
 def test_refreshes_of_busy_torrents_stop_at_the_refresh_budget_but_new_ones_do_not() -> None:

@@ -4,6 +4,8 @@ Collectors, in the order their families appear (``collector`` label, what, switc
 
 - ``transfer``: version, connection status, global values, torrent counts by state and
   category; always on.
+- ``groups``: totals by category, tag and tracker host, from the whole list whatever the
+  filters; ``--[no-]collector.groups``.
 - ``torrents``: the per-torrent series; ``--[no-]collector.torrents``.
 - ``exporter``: the exporter's own (build, scrape duration, calls, logins, back-off, invalid
   values); always on.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from qbt_exporter.collectors import probe
 from qbt_exporter.collectors.base import Collector, Outcome, guarded, named
 from qbt_exporter.collectors.exporter import ExporterCollector, counter_family
+from qbt_exporter.collectors.groups import GroupsCollector
 from qbt_exporter.collectors.process import ProcessMetrics
 from qbt_exporter.collectors.properties import TorrentPropertiesCollector
 from qbt_exporter.collectors.torrents import TorrentsCollector
@@ -51,11 +54,20 @@ class Entry:
 ENTRIES: tuple[Entry, ...] = (
     Entry("transfer", lambda _: TransferCollector()),
     Entry(
+        "groups",
+        lambda _: GroupsCollector(),
+        "collector.groups",
+        "QBT_EXPORTER_COLLECTOR_GROUPS",
+        "totals by category, tag and tracker host (counts by state, size, amount left, speeds, "
+        "all-time bytes), always from the whole list whatever --torrents.include/exclude/max say",
+    ),
+    Entry(
         "torrents",
         lambda _: TorrentsCollector(),
         "collector.torrents",
         "QBT_EXPORTER_COLLECTOR_TORRENTS",
-        "per-torrent series (the counts by state and category stay without them)",
+        "per-torrent series, for the torrents --torrents.include/exclude/max keep (the counts by "
+        "state and category and the group totals stay without them)",
     ),
     Entry("exporter", ExporterCollector),
     Entry(

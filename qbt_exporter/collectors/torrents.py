@@ -3,12 +3,19 @@
 The name, category, tags and tracker host live once on ``qbittorrent_torrent_info``; every other
 series carries the hash alone, so that renaming a torrent does not start new series. The values
 the properties pass fills in (wasted bytes, seeding time, connections on older versions) are
-emitted here with the rest: the torrent-properties collector reports on the pass itself. Output::
+emitted here with the rest: the torrent-properties collector reports on the pass itself.
+
+Only the torrents that ``--torrents.include``/``--torrents.exclude`` and ``--torrents.max`` keep
+get series (``qbt_exporter/selection.py``); the filters in force and how many torrents they left
+out are reported here too, so a dashboard can say that the per-torrent view is partial. Output::
 
     qbittorrent_torrent_info{category="",hash="783473f4…",name="alpha.bin",tags="",tracker=""} 1.0
     qbittorrent_torrent_state{hash="783473f4…",state="stalledUP"} 1.0
     qbittorrent_torrent_size_bytes{hash="783473f4…"} 300000.0
     qbittorrent_torrent_wasted_bytes_total{hash="783473f4…"} 0.0
+    qbittorrent_exporter_torrents_filter_info{exclude="",include="category=movies",max=""} 1.0
+    qbittorrent_exporter_torrents_left_out{reason="filter"} 118.0
+    qbittorrent_exporter_torrents_left_out{reason="cap"} 0.0
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import CATALOGUE
 from qbt_exporter.qbittorrent.model import Torrent
 from qbt_exporter.scraper import ScrapeResult
+from qbt_exporter.selection import SelectionReport
 
 # The plain value rows read from each Torrent, in catalogue order.
 VALUE_ROWS = tuple(row for row in CATALOGUE if row.scope == "torrent" and row.read is not None)
@@ -46,12 +54,18 @@ class _TorrentColumn:
 
 class TorrentsCollector(Collector):
     name = "torrents"
-    families = ("qbittorrent_torrent_info", "qbittorrent_torrent_state", *(row.name for row in VALUE_ROWS))
+    families = (
+        "qbittorrent_torrent_info",
+        "qbittorrent_torrent_state",
+        *(row.name for row in VALUE_ROWS),
+        "qbittorrent_exporter_torrents_filter_info",
+        "qbittorrent_exporter_torrents_left_out",
+    )
 
     def collect(self, result: ScrapeResult) -> Iterator[Family]:
-        """One series per identified torrent; the flavour has already kept one torrent per hash."""
+        """One series per selected torrent; the flavour has already kept one torrent per hash."""
         assert result.snapshot is not None  # reads_qbittorrent: only called with a snapshot
-        torrents = [t for t in result.snapshot.torrents if t.identified]
+        torrents = result.per_torrent()
         info = named("qbittorrent_torrent_info")
         info.add_each(
             torrents, 1.0, hash="hash", name="name", category="category", tags="tags", tracker="tracker"
@@ -63,3 +77,16 @@ class TorrentsCollector(Collector):
         for row in VALUE_ROWS:
             assert row.read is not None
             yield Family(row, _TorrentColumn(torrents, row.read))
+        yield from _selection(result.selection or SelectionReport())
+
+
+def _selection(report: SelectionReport) -> Iterator[Family]:
+    info = named("qbittorrent_exporter_torrents_filter_info")
+    info.add(
+        1.0, include=report.include, exclude=report.exclude, max="" if report.max is None else str(report.max)
+    )
+    yield info
+    left_out = named("qbittorrent_exporter_torrents_left_out")
+    left_out.add(float(report.filtered_out), reason="filter")
+    left_out.add(float(report.capped), reason="cap")
+    yield left_out

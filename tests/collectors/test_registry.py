@@ -86,7 +86,13 @@ def test_a_failing_properties_pass_costs_only_its_own_collector() -> None:
     got = samples(collectors(flavour).collect_within(Deadline(5)))
     assert got["qbittorrent_up"] == {(): 1.0}
     success = by_collector(got, "qbittorrent_exporter_collector_success")
-    assert success == {"transfer": 1.0, "torrents": 1.0, "exporter": 1.0, "torrent_properties": 0.0}
+    assert success == {
+        "transfer": 1.0,
+        "groups": 1.0,
+        "torrents": 1.0,
+        "exporter": 1.0,
+        "torrent_properties": 0.0,
+    }
     assert len(got["qbittorrent_torrent_info"]) == 2  # the torrents are all there
     assert "qbittorrent_torrent_wasted_bytes_total" not in got  # without the values the calls failed to get
     assert flavour.property_calls == [torrent(1).hash, torrent(2).hash]  # one failure stops nothing
@@ -111,7 +117,13 @@ def test_qbittorrent_down_fails_the_collectors_that_read_it_not_the_exporters_ow
     got = samples(collectors(FakeFlavour(fail=Unreachable("refused"))).collect_within(Deadline(5)))
     assert got["qbittorrent_up"] == {(): 0.0}
     success = by_collector(got, "qbittorrent_exporter_collector_success")
-    assert success == {"transfer": 0.0, "torrents": 0.0, "exporter": 1.0, "torrent_properties": 0.0}
+    assert success == {
+        "transfer": 0.0,
+        "groups": 0.0,
+        "torrents": 0.0,
+        "exporter": 1.0,
+        "torrent_properties": 0.0,
+    }
     assert by_collector(got, "qbittorrent_exporter_collector_errors_total") == dict.fromkeys(
         registry.NAMES, 0.0
     )
