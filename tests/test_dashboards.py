@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from qbt_exporter.metrics import exposed_names
+from qbt_exporter.metrics import spec as spec_of
 from tests.dashboard_exprs import (
     DASHBOARDS,
     alert_expressions,
@@ -95,6 +96,54 @@ def test_template_variables(dashboard: dict[str, Any]) -> None:
         assert variable["multi"] is True
         assert variable["includeAll"] is True
         assert variable.get("allValue") == ".+"
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [("category", "qbittorrent_torrents"), ("tag", "qbittorrent_tag_torrents"),
+     ("tracker", "qbittorrent_tracker_torrents")],
+)  # fmt: skip
+def test_category_tag_and_tracker_variables_come_from_the_group_totals(
+    dashboard: dict[str, Any], name: str, metric: str
+) -> None:
+    """Read from the totals, not from qbittorrent_torrent_info: they list every value even with
+    per-torrent series filtered or off; "All" is ".*" so that the empty value (none) is included."""
+    variable = variables(dashboard)[name]
+    assert (
+        variable["query"]["query"] == f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, {name})'
+    )
+    assert variable["multi"] is True and variable["includeAll"] is True
+    assert variable["allValue"] == ".*"
+    used = [expr for _, expr in expressions(dashboard) if f"${name}" in expr]
+    assert used, f"no panel follows the {name} variable"
+
+
+def test_overview_group_panels_use_only_the_group_totals() -> None:
+    """The overview's category, tag and tracker panels must work with per-torrent series off."""
+    overview = load_dashboard(DASHBOARDS[0])
+    group_panels = [
+        panel
+        for panel in data_panels(overview)
+        if any(
+            f"${name}" in target["expr"]
+            for target in panel["targets"]
+            for name in ("category", "tag", "tracker")
+        )
+    ]
+    assert len(group_panels) >= 6
+    for panel in group_panels:
+        for target in panel["targets"]:
+            names = metric_names(target["expr"])
+            assert all(spec_of(name).scope == "group" or name == "qbittorrent_torrents" for name in names), (
+                panel["title"],
+                names,
+            )
+
+
+def test_torrents_dashboard_shows_the_filters_in_force() -> None:
+    torrents = load_dashboard(DASHBOARDS[1])
+    shown = {name for _, expr in expressions(torrents) for name in metric_names(expr)}
+    assert {"qbittorrent_exporter_torrents_filter_info", "qbittorrent_exporter_torrents_left_out"} <= shown
 
 
 def test_unique_panel_ids(dashboard: dict[str, Any]) -> None:
