@@ -216,7 +216,14 @@ class Bench:
     """One library size: start the simulator and the exporter, warm up, measure, stop both."""
 
     def __init__(
-        self, torrents: int, root: Path, scrapes: int, interval: float, profile: bool, memory: bool
+        self,
+        torrents: int,
+        root: Path,
+        scrapes: int,
+        interval: float,
+        profile: bool,
+        memory: bool,
+        exporter_args: list[str] | None = None,
     ) -> None:
         self.torrents = torrents
         self.root = root
@@ -245,7 +252,9 @@ class Bench:
             root / f"simulator-{torrents}.log",
             cwd=REPO_ROOT,
         )
-        self.exporter = Exporter(root, self.sim_url, password=PASSWORD, name=f"exporter-{torrents}")
+        self.exporter = Exporter(
+            root, self.sim_url, password=PASSWORD, name=f"exporter-{torrents}", extra_args=exporter_args
+        )
         self.session = requests.Session()
         self.session.trust_env = False
         self.last_own: OwnMetrics | None = None
@@ -673,18 +682,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between scrape starts")
     parser.add_argument("--profile", action="store_true", help="also CPU-profile scrapes in process")
     parser.add_argument("--memory", action="store_true", help="also trace one scrape's memory in process")
+    parser.add_argument(
+        "--exporter-arg",
+        action="append",
+        default=[],
+        help="a flag for the exporter under measurement, e.g. --exporter-arg=--torrents.max=100 (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.scrapes < 5:
         parser.error("--scrapes must be at least 5")
     print(
         f"bench_simulator: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        + (f", exporter flags {' '.join(args.exporter_arg)}" if args.exporter_arg else ""),
         flush=True,
     )
     results: list[Result] = []
     with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="qbt-bench-sim-") as tmp:
         for torrents in args.torrents:
-            bench = Bench(torrents, Path(tmp), args.scrapes, args.interval, args.profile, args.memory)
+            bench = Bench(
+                torrents, Path(tmp), args.scrapes, args.interval, args.profile, args.memory, args.exporter_arg
+            )
             result = bench.run()
             results.append(result)
             print(report(result, args.interval), flush=True)
