@@ -15,6 +15,7 @@ from qbt_exporter.config import parse
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.modules import Module, Modules
 from qbt_exporter.qbittorrent.client import Client
+from qbt_exporter.selection import Selection
 from qbt_exporter.targets import PoolFull, Reader, Settings, TargetPool, build_reader, module_settings
 from tests.clocks import FakeClock
 
@@ -224,3 +225,25 @@ def test_build_reader_honours_the_collectors() -> None:
     reader = build_reader(Settings("http://qbt.lan", collectors=frozenset({"transfer", "exporter"})))
     assert {c.name for c in reader.collectors.collectors} == {"transfer", "exporter"}
     assert reader.collectors.scraper.properties is None
+
+
+def test_the_flags_torrent_filters_reach_every_reader() -> None:
+    """--torrents.include/exclude/max apply to /metrics and to every /probe target alike."""
+    flags = parse(["--torrents.include", "category=movies", "--torrents.max", "7"], environ={})
+    selection = Selection(flags.torrent_filters, flags.torrents_max)
+    probed = build_reader(
+        module_settings(module("m", "*.example"), parse_target("http://qbt.example"), 300.0, selection)
+    )
+    assert probed.collectors.scraper.selection == selection
+    assert (
+        build_reader(Settings("http://qbt.lan", selection=selection)).collectors.scraper.selection
+        == selection
+    )
+    assert not build_reader(Settings("http://qbt.lan")).collectors.scraper.selection.filters.active
+
+
+def test_the_flags_reader_gets_the_flags_filters() -> None:
+    from qbt_exporter.cli import default_settings
+
+    flags = parse(["--torrents.exclude", "status=errored"], environ={})
+    assert default_settings(flags).selection == Selection(flags.torrent_filters, None)
