@@ -122,7 +122,8 @@ class World:
         }
 
     def remove(self, torrent_hash: str) -> None:
-        self.disk_free += self.torrents[torrent_hash].completed  # removed with its files
+        # Removed as qBittorrent removes by default: the files stay, so the disk keeps its space (and
+        # free space never grows past its start, which torrents of the initial library never took).
         self.torrents.pop(torrent_hash)
         self.active.discard(torrent_hash)
         self._transient.discard(torrent_hash)

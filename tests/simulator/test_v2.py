@@ -173,3 +173,18 @@ def test_the_legacy_server_has_no_schedule(monkeypatch: pytest.MonkeyPatch) -> N
     clock.advance(3500.0)
     w.advance()
     assert not w.alt_speed()
+
+
+def test_free_space_never_grows_as_torrents_come_and_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removed torrents keep their files (qBittorrent's default): the demo's disk does not refill
+    with space the initial library never took (it grew by 3 GB in ten minutes before)."""
+    clock = FakeClock()
+    fake_module_time(monkeypatch, clock, world)
+    w = World(SimulatorConfig(api="v2", torrents=100, latency=False, churn=True, seed=4))
+    free = w.disk_and_limits()["free_space_on_disk"]
+    for _ in range(600):
+        clock.advance(1.0)
+        w.advance()
+        now = w.disk_and_limits()["free_space_on_disk"]
+        assert now <= free
+        free = now
