@@ -95,6 +95,26 @@ def test_the_exporter_is_built_from_this_repository_and_runs_as_the_image_says()
     assert "user" not in exporter  # the image's uid 65534, which the secret's mode is made for
 
 
+def test_docker_compose_accepts_the_stack() -> None:
+    """The Compose file schema as docker-compose checks it, with no daemon (``config`` only reads the
+    file): Debian 12's docker-compose 1.29, the oldest a newcomer may have, so the file works there too."""
+    compose_tool = require("docker-compose")
+    result = subprocess.run(
+        [compose_tool, "-f", str(COMPOSE_DIR / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=COMPOSE_DIR,
+        env={"PATH": "/usr/bin:/bin"},  # no DOWNLOADS, PUID...: the defaults
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert resolved["services"]["qbt-exporter"]["environment"] == {
+        k: str(v) for k, v in compose()["services"]["qbt-exporter"]["environment"].items()
+    }
+    downloads = [v for v in resolved["services"]["qbittorrent"]["volumes"] if "/downloads" in str(v)]
+    assert downloads and str(COMPOSE_DIR / "downloads") in str(downloads[0])
+
+
 def test_web_ports_are_published_on_the_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for container, host in _published(service).items():
