@@ -344,6 +344,15 @@ def test_the_prometheusrule_s_rules_pass_promtool(tmp_path: Path) -> None:
     assert spec["groups"] == shipped
 
 
+@pytest.mark.parametrize("kind", ["Deployment", "Service", "Secret"])
+def test_the_core_manifests_match_the_kubernetes_schema(kind: str) -> None:
+    """Strict: an unknown or misspelt field fails. The schemas ship inside kubernetes-validate (no
+    cluster, no network). ServiceMonitor and PrometheusRule are the operator's CRDs, which it has no
+    schema for: they are checked field by field below and by promtool."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(k8s_documents()[kind], "1.30.0", strict=True)
+
+
 def test_the_deployment_runs_unprivileged_with_probes_on_healthz() -> None:
     docs = k8s_documents()
     pod = docs["Deployment"]["spec"]["template"]["spec"]
