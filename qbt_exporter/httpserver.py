@@ -51,6 +51,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # of its handshake (so that a renewed certificate is used without a restart)
 TLS = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
+PEER_CERTIFICATE = "qbt_exporter.peer_certificate"  # environ key
 SEND_PIECE = 64 * 1024  # the write deadline is checked between pieces of this size
 LINGER_SECONDS = 2.0  # how long a refused client's remaining input is drained before closing
 LINGER_BYTES = 1024 * 1024
@@ -248,6 +249,7 @@ class HTTPServer:
             if self._stopping.is_set():
                 return
             conn.sock.do_handshake()  # the timeout bounds the whole handshake
+        peer = conn.sock.getpeercert() if isinstance(conn.sock, ssl.SSLSocket) else None
         buffered = bytearray()
         first = True
         while not self._stopping.is_set():
@@ -263,7 +265,7 @@ class HTTPServer:
                 return
             first = False
             close = _wants_close(request)
-            status, headers, body = self._call_app(request, addr)
+            status, headers, body = self._call_app(request, addr, peer)
             self._write(conn.sock, request.method, status, headers, body, close)
             if close:
                 if _has_body(request):
@@ -304,7 +306,9 @@ class HTTPServer:
                 raise _Closed
             buffered += data
 
-    def _call_app(self, request: _Request, addr: Any) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+    def _call_app(
+        self, request: _Request, addr: Any, peer: dict[str, Any] | None = None
+    ) -> tuple[str, list[tuple[str, str]], list[bytes]]:
         """The app's whole answer; an exception from the app becomes a logged 500."""
         answer: list[Any] = []
 
@@ -312,7 +316,7 @@ class HTTPServer:
             answer[:] = [status, headers]
 
         try:
-            chunks = list(self.app(self._environ(request, addr), start_response))
+            chunks = list(self.app(self._environ(request, addr, peer), start_response))
             if not answer:
                 raise RuntimeError("the app did not call start_response")
             status, headers = answer
@@ -321,7 +325,7 @@ class HTTPServer:
             log.exception("error answering %s %s", request.method, request.target)
             return "500 Internal Server Error", [("Content-Type", "text/plain")], [b"internal error\n"]
 
-    def _environ(self, request: _Request, addr: Any) -> dict[str, Any]:
+    def _environ(self, request: _Request, addr: Any, peer: dict[str, Any] | None = None) -> dict[str, Any]:
         path, _, query = request.target.partition("?")
         if "://" in path:  # absolute form: keep only the path
             path = "/" + path.split("://", 1)[1].partition("/")[2]
@@ -341,6 +345,8 @@ class HTTPServer:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            # the client certificate the handshake verified (ssl.SSLSocket.getpeercert()), or None
+            PEER_CERTIFICATE: peer,
         }
         for name, value in request.headers.items():
             if "_" in name:  # X_Foo would pass for X-Foo in the environ: ignore it

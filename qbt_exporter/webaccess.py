@@ -1,5 +1,6 @@
 """Who may use the exporter's HTTP side, kept current: the web config file re-read when it
-changes, and the WSGI gate that applies it (extra headers, rate limit, Basic auth).
+changes, and the WSGI gate that applies it (client certificate names, extra headers, rate limit,
+Basic auth).
 
 Re-reading: exporter-toolkit reads the file on every request and the certificate on every
 handshake, so that a renewed certificate or a changed user needs no restart. So does this, but
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from qbt_exporter.basicauth import Authenticator, Verdict
+from qbt_exporter.httpserver import PEER_CERTIFICATE
 from qbt_exporter.webconfig import RateLimit, TLSSettings, WebConfig, WebConfigError, parse
-from qbt_exporter.webtls import as_flag, server_context
+from qbt_exporter.webtls import as_flag, peer_allowed, server_context
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,11 @@ class Gate:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, [*headers, *extra], exc_info)
+
+        if config.tls is not None and not peer_allowed(
+            environ.get(PEER_CERTIFICATE), config.tls.allowed_sans
+        ):
+            return _refuse(start, "403 Forbidden", [])
 
         if config.rate_limit is not None and not self._bucket_for(config.rate_limit).take():
             return _refuse(start, "429 Too Many Requests", [])

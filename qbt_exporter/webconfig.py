@@ -8,8 +8,8 @@ or a bad value is refused, with one line that starts with the key's path
 
 What Python's ``ssl`` module cannot do is refused at start-up with a line that says so, rather than
 accepted and ignored: ``RequireAnyClientCert`` (a certificate required but not verified: OpenSSL
-through Python cannot skip the verification), ``curve_preferences``, ``client_allowed_sans`` and the
-inline ``cert``/``key``. ``RequestClientCert`` is accepted: Go asks for a certificate and neither
+through Python cannot skip the verification), ``curve_preferences`` and the inline
+``cert``/``key``. ``RequestClientCert`` is accepted: Go asks for a certificate and neither
 requires nor checks it, so every client gets in, exactly as when none is asked for, which is what
 the exporter does. ``http_server_config.http2`` is accepted and has no effect: the exporter speaks
 HTTP/1.1 only (Prometheus scrapes with HTTP/1.1 unless told otherwise).
@@ -104,6 +104,9 @@ class TLSSettings:
     max_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
     ciphers: tuple[str, ...] = ()  # OpenSSL names, for TLS 1.2 and below; () = OpenSSL's defaults
     prefer_server_ciphers: bool = True
+    # client_allowed_sans: a verified client certificate must name one of these (DNS, IP, e-mail
+    # or URI); () = any certificate the CA signed
+    allowed_sans: tuple[str, ...] = ()
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -288,8 +291,7 @@ def _tls_server_config(raw: Any, directory: Path) -> TLSSettings | None:
             f"{where}.curve_preferences: not supported (Python's ssl module cannot set it); "
             "leave it out to get OpenSSL's defaults (X25519, P-256, P-384, ...)"
         )
-    if _strings(section, where, "client_allowed_sans"):
-        raise WebConfigError(f"{where}.client_allowed_sans: not supported; use a client CA of its own")
+    allowed_sans = tuple(_strings(section, where, "client_allowed_sans"))
     auth_text = get("client_auth_type")
     client_auth = _CLIENT_AUTH_ALIASES.get(auth_text, auth_text)
     if client_auth not in CLIENT_AUTH_TYPES:
@@ -319,6 +321,11 @@ def _tls_server_config(raw: Any, directory: Path) -> TLSSettings | None:
         )
     if not has_ca and client_auth in (VERIFY_CLIENT_CERT_IF_GIVEN, REQUIRE_AND_VERIFY_CLIENT_CERT):
         raise WebConfigError(f"{where}.client_ca_file: missing ({client_auth} checks clients against it)")
+    if allowed_sans and client_auth != REQUIRE_AND_VERIFY_CLIENT_CERT:
+        raise WebConfigError(
+            f"{where}.client_allowed_sans: needs client_auth_type RequireAndVerifyClientCert "
+            "(with any other, a client may show no certificate to match)"
+        )
     if min_version > max_version:
         raise WebConfigError(f"{where}.min_version: {get('min_version')} is above max_version")
     return TLSSettings(
@@ -331,6 +338,7 @@ def _tls_server_config(raw: Any, directory: Path) -> TLSSettings | None:
         max_version=max_version,
         ciphers=ciphers,
         prefer_server_ciphers=prefer,
+        allowed_sans=allowed_sans,
     )
 
 

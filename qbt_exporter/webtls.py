@@ -15,8 +15,10 @@ context stays). ``client_auth_type`` maps onto OpenSSL's verify modes:
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from qbt_exporter.webconfig import (
     REQUIRE_AND_VERIFY_CLIENT_CERT,
@@ -97,3 +99,27 @@ def _load_client_ca(context: ssl.SSLContext, settings: TLSSettings, name: Callab
         raise WebConfigError(f"{key}: holds no usable PEM certificate ({err})") from None
     if not context.cert_store_stats()["x509"]:
         raise WebConfigError(f"{key}: holds no usable PEM certificate")
+
+
+def peer_allowed(peer: Mapping[str, Any] | None, allowed_sans: tuple[str, ...]) -> bool:
+    """``client_allowed_sans``: whether the verified client certificate ``peer`` (as
+    ``SSLSocket.getpeercert()`` gives it) names one of ``allowed_sans`` in its subject alternative
+    names: DNS, IP (compared as addresses: OpenSSL spells IPv6 in full, Go in short), e-mail, URI.
+
+    Python's ssl has no hook inside the handshake (Go's VerifyPeerCertificate), so this runs on
+    each request instead, before anything else: a certificate that names none is answered 403.
+    """
+    if not allowed_sans:
+        return True
+    wanted = {_canonical(name) for name in allowed_sans}
+    for kind, value in (peer or {}).get("subjectAltName", ()):
+        if kind in ("DNS", "IP Address", "email", "URI") and _canonical(value) in wanted:
+            return True
+    return False
+
+
+def _canonical(name: str) -> str:
+    try:
+        return str(ipaddress.ip_address(name.strip()))
+    except ValueError:
+        return name

@@ -37,8 +37,9 @@ def authority(directory: Path, name: str = "ca") -> Pair:
     return pair
 
 
-def issue(ca: Pair, directory: Path, name: str, *, server: bool) -> Pair:
-    """A certificate signed by ``ca``: for 127.0.0.1 as a server, or a client one named ``name``."""
+def issue(ca: Pair, directory: Path, name: str, *, server: bool, sans: str = "") -> Pair:
+    """A certificate signed by ``ca``: for 127.0.0.1 as a server, or a client one named ``name``
+    (with ``sans``, in openssl's spelling such as ``DNS:a.example,IP:::1``, if given)."""
     directory.mkdir(parents=True, exist_ok=True)
     pair = Pair(directory / f"{name}.pem", directory / f"{name}-key.pem")
     request = directory / f"{name}.csr"
@@ -46,6 +47,8 @@ def issue(ca: Pair, directory: Path, name: str, *, server: bool) -> Pair:
     _new_key(pair.key)
     _openssl("req", "-new", "-key", str(pair.key), "-out", str(request), "-subj", f"/CN={name}")
     usage = "serverAuth\nsubjectAltName=IP:127.0.0.1" if server else "clientAuth"
+    if sans:
+        usage += f"\nsubjectAltName={sans}"
     extensions.write_text(f"basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n")
     _openssl(
         "x509", "-req", "-in", str(request), "-CA", str(ca.cert), "-CAkey", str(ca.key),

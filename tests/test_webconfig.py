@@ -35,6 +35,7 @@ tls_server_config:
   key_file: server.key
   client_auth_type: RequireAndVerifyClientCert
   client_ca_file: /etc/pki/clients.pem
+  client_allowed_sans: [prometheus.example.org, "::1"]
   min_version: TLS12
   max_version: TLS13
   cipher_suites:
@@ -73,6 +74,7 @@ def test_exporter_toolkits_sample_is_read_whole() -> None:
         max_version=ssl.TLSVersion.TLSv1_3,
         ciphers=("ECDHE-RSA-AES128-GCM-SHA256",),  # the TLS 1.3 suite is always on, as in Go
         prefer_server_ciphers=False,
+        allowed_sans=("prometheus.example.org", "::1"),
     )
     assert config.users == {"alice": HASH.encode(), "bob smith": HASH.replace("$2y$", "$2b$").encode()}
     assert config.headers == (
@@ -158,7 +160,16 @@ TLS = "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n"
             "tls_server_config.prefer_server_cipher_suites:",
         ),
         (TLS + "  curve_preferences: [X25519]\n", "tls_server_config.curve_preferences: not supported"),
-        (TLS + "  client_allowed_sans: [a]\n", "tls_server_config.client_allowed_sans: not supported"),
+        (
+            TLS + "  client_allowed_sans: [a]\n",
+            "tls_server_config.client_allowed_sans: needs client_auth_type",
+        ),
+        (
+            TLS + "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca\n"
+            "  client_allowed_sans: [a]\n",
+            "tls_server_config.client_allowed_sans: needs client_auth_type",
+        ),
+        (TLS + "  client_allowed_sans: a\n", "tls_server_config.client_allowed_sans: must be a list"),
         ("tls_server_config:\n  cert: PEM\n  key_file: k\n", "tls_server_config.cert: inline"),
         (TLS + "  key: PEM\n", "tls_server_config.key: inline"),
         (TLS + "  client_ca: PEM\n  client_ca_file: ca\n", "tls_server_config.client_ca: give client_ca or"),

@@ -17,6 +17,7 @@ import requests
 
 from qbt_exporter.config import ConfigError, parse
 from qbt_exporter.webaccess import WebAccess
+from qbt_exporter.webtls import peer_allowed
 from tests.pki import Pair, authority, issue
 from tests.test_webaccess import serving
 from tests.webtools import ANSWER_WITHIN
@@ -40,6 +41,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pair]:
         "client_ca": client_ca,
         "client": issue(client_ca, root, "client", server=False),
         "stranger": issue(other_ca, root, "stranger", server=False),
+        "named": issue(client_ca, root, "named", server=False, sans="DNS:prometheus.example.org"),
+        "ipv6": issue(client_ca, root, "ipv6", server=False, sans="IP:::1,email:ops@example.org"),
     }
 
 
@@ -83,6 +86,37 @@ def test_a_required_client_certificate_lets_in_only_clients_the_ca_signed(
     with pytest.raises(OPENSSL_ERRORS):
         get(served, pki, "stranger")  # signed by another CA
     assert get(served, pki, "client") == 200  # the refusals cost the others nothing
+
+
+SANS = REQUIRE + "  client_allowed_sans: [prometheus.example.org, '0:0:0:0:0:0:0:1']\n"
+
+
+@pytest.mark.parametrize("served", [SANS], indirect=True)
+def test_client_allowed_sans_let_in_only_certificates_that_name_one(
+    served: str, pki: dict[str, Pair]
+) -> None:
+    assert get(served, pki, "named") == 200  # DNS name
+    assert get(served, pki, "ipv6") == 200  # ::1, compared as an address
+    assert get(served, pki, "client") == 403  # signed by the CA, but names nothing allowed
+    with pytest.raises(OPENSSL_ERRORS):
+        get(served, pki)  # and no certificate is still refused in the handshake
+
+
+def test_san_matching_by_kind() -> None:
+    peer = {
+        "subjectAltName": (
+            ("DNS", "a.example"),
+            ("IP Address", "2001:DB8:0:0:0:0:0:1"),
+            ("URI", "spiffe://x"),
+        )
+    }
+    assert peer_allowed(peer, ("a.example",))
+    assert peer_allowed(peer, ("2001:db8::1",))
+    assert peer_allowed(peer, ("spiffe://x",))
+    assert not peer_allowed(peer, ("A.example.org",))
+    assert not peer_allowed({"subject": ((("commonName", "a.example"),),)}, ("a.example",))  # CN is no SAN
+    assert not peer_allowed(None, ("a.example",))
+    assert peer_allowed(None, ())
 
 
 @pytest.mark.parametrize("served", [IF_GIVEN], indirect=True)
