@@ -4,7 +4,9 @@ Time is a fake clock: nothing here sleeps."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -13,9 +15,10 @@ import pytest
 from qbt_exporter.allowlist import Target, parse_rule, parse_target
 from qbt_exporter.config import parse
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.modules import Module, Modules
+from qbt_exporter.modules import Module, Modules, Secret
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.selection import Selection
+from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.targets import PoolFull, Reader, Settings, TargetPool, build_reader, module_settings
 from tests.clocks import FakeClock
 
@@ -247,3 +250,27 @@ def test_the_flags_reader_gets_the_flags_filters() -> None:
 
     flags = parse(["--torrents.exclude", "status=errored"], environ={})
     assert default_settings(flags).selection == Selection(flags.torrent_filters, None)
+
+
+def test_an_evicted_target_leaves_nothing_behind() -> None:
+    """After a real scrape and its eviction, no reference keeps the reader's client, scraper or
+    caches alive: the pool is bounded in memory, not only in count."""
+    clock = FakeClock()
+    with Simulator(SimulatorConfig(torrents=5, latency=False, churn=False, time_scale=0)) as simulator:
+        targets = TargetPool(
+            lambda mod, target: build_reader(module_settings(mod, target, 300.0)),
+            idle_timeout=60,
+            clock=clock,
+            retire=_retire_now,
+        )
+        mod = replace(module("m", "127.0.0.1"), password=Secret("env", "TEST", simulator.config.password))
+        with targets.lease(mod, parse_target(simulator.url)) as reader:
+            families = reader.collectors.collect_within(Deadline(10))
+            assert any(family.spec.name == "qbittorrent_torrent_info" for family in families)
+            refs = [weakref.ref(reader.client), weakref.ref(reader.collectors.scraper)]
+        del reader, families
+        clock.advance(60)
+        assert targets.sweep() == 1
+        assert simulator.requests_by_path["/logout"] == 1  # logged out first
+        gc.collect()
+        assert [ref() for ref in refs] == [None, None]
