@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from harness.processes import REPO_ROOT, ManagedProcess, free_port
@@ -166,9 +167,27 @@ def test_prometheus_probes_both_real_qbittorrents_and_the_simulator_each_as_its_
         logins = prometheus.query('qbittorrent_exporter_logins_total{job="qbittorrent"}')
         ok = {s["metric"]["instance"]: float(s["value"][1]) for s in logins if s["metric"]["outcome"] == "ok"}
         assert ok == dict.fromkeys(urls.values(), 1.0)
-        failed = [s for s in logins if s["metric"]["outcome"] != "ok" and float(s["value"][1]) != 0]
-        assert not failed
-        assert simulator.logins_ok == 1 and simulator.logins_failed == 0
+        # no password sent where it does not belong (a timeout on a loaded machine counts as "error")
+        refused = [
+            s for s in logins if s["metric"]["outcome"] in ("rejected", "banned") and s["value"][1] != "0"
+        ]
+        assert not refused
+        assert simulator.logins_failed == 0
+
+        # the dashboards' instance variable lists the probed qBittorrents
+        instances = prometheus.api(
+            "label/instance/values", **{"match[]": 'qbittorrent_up{job=~"qbittorrent"}'}
+        )
+        assert sorted(instances) == sorted(urls.values())
+
+        # a module's credentials never go to a target it does not allow: 400, no request at all (a
+        # simulator no job scrapes, with the very password of module "legacy")
+        with Simulator(SimulatorConfig(torrents=1, latency=False)) as bystander:
+            refused = requests.get(
+                f"http://{address}/probe", params={"target": bystander.url, "module": "legacy"}, timeout=30
+            )
+            assert refused.status_code == 400 and "not allowed by module 'legacy'" in refused.text
+            assert sum(bystander.requests_by_path.values()) == 0 and bystander.logins_failed == 0
 
         # the exporter's own /metrics (its own job): the three targets held, a good config load
         own = prometheus.wait_for(
