@@ -98,14 +98,7 @@ def build_service(config: Config, modules: Modules | None = None) -> Service:
         return Service(app, default=reader)
     default = _default_reader(config) if config.default_target else None
     pool = TargetPool(
-        lambda module, target: build_reader(
-            module_settings(
-                module,
-                target,
-                config.properties_max_age,
-                Selection(config.torrent_filters, config.torrents_max),
-            )
-        ),
+        lambda module, target: build_reader(module_settings(module, target, config.properties_max_age)),
         idle_timeout=config.probe_idle_timeout,
         max_targets=config.probe_max_targets,
     )

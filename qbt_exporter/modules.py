@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from qbt_exporter import filters
 from qbt_exporter.allowlist import AllowRule, Target, TargetError, allowed, parse_rule
 from qbt_exporter.collectors import registry as collector_registry
 from qbt_exporter.config import (
@@ -38,6 +39,7 @@ from qbt_exporter.config import (
     read_secret,
 )
 from qbt_exporter.qbittorrent.password import FixedPassword, PasswordFile, PasswordSource
+from qbt_exporter.selection import Selection
 
 MAX_FILE_SIZE = 1024 * 1024
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -55,6 +57,7 @@ KEYS = (
     "insecure_skip_verify",
     "host_header",
     "collectors",
+    "torrents",
     "targets",
 )
 INLINE_SECRETS = {"password": "password_file or password_env", "api_key": "api_key_file or api_key_env"}
@@ -81,6 +84,9 @@ class Module:
     host_header: str | None
     collectors: frozenset[str]
     targets: tuple[AllowRule, ...]
+    # which torrents get per-torrent series; compared by its text (selectors hold functions)
+    selection: Selection = field(default_factory=Selection, compare=False)
+    selection_text: tuple[str, str, int | None] = ("", "", None)
 
     def allows(self, target: Target) -> bool:
         return allowed(self.targets, target)
@@ -244,6 +250,7 @@ def _module(name: str, settings: Any, flags: Config, env: Mapping[str, str]) -> 
             check_ca_file(ca_file)
         except ValueError as err:
             raise read.fail("ca_file", str(err)) from None
+    selection = _selection(read, flags)
     return Module(
         name=name,
         username=read.text("username") or "admin",
@@ -255,6 +262,8 @@ def _module(name: str, settings: Any, flags: Config, env: Mapping[str, str]) -> 
         host_header=read.text("host_header"),
         collectors=_collectors(read, flags),
         targets=_targets(read),
+        selection=selection,
+        selection_text=(selection.include_text, selection.exclude_text, selection.max),
     )
 
 
@@ -277,6 +286,39 @@ def _collectors(read: _Reader, flags: Config) -> frozenset[str]:
             raise read.fail(f"collectors.{name}", f"must be true or false, got {_kind(value)}")
         on[name] = value
     return collector_registry.enabled(name for name, value in on.items() if not value)
+
+
+def _selection(read: _Reader, flags: Config) -> Selection:
+    """The module's torrent filters: ``torrents: {include, exclude, max}``, each key left out taking
+    the value of --torrents.include, --torrents.exclude, --torrents.max."""
+    spec = read.settings.get("torrents")
+    if spec is None:
+        return Selection(flags.torrent_filters, flags.torrents_max)
+    if not isinstance(spec, dict):
+        raise read.fail("torrents", f"must be a mapping with include, exclude or max, got {_kind(spec)}")
+    _only_keys(spec, ("include", "exclude", "max"), f"{read.prefix}torrents.")
+    include = _selectors(read, spec, "include", flags.torrent_filters.include)
+    exclude = _selectors(read, spec, "exclude", flags.torrent_filters.exclude)
+    most = spec.get("max", flags.torrents_max)
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+        raise read.fail("torrents.max", f"must be a whole number of at least 1, got {_kind(most)}")
+    return Selection(filters.Filters(include, exclude), most)
+
+
+def _selectors(
+    read: _Reader, spec: dict[str, Any], key: str, default: tuple[filters.Selector, ...]
+) -> tuple[filters.Selector, ...]:
+    """Selectors written as one string (``;``-separated) or a list of strings."""
+    value = spec.get(key)
+    if value is None:
+        return default
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        raise read.fail(f"torrents.{key}", f"must be a selector string or a list of them, got {_kind(value)}")
+    try:
+        return filters.parse_all(texts)
+    except filters.SelectorError as err:
+        raise read.fail(f"torrents.{key}", str(err)) from None
 
 
 def _targets(read: _Reader) -> tuple[AllowRule, ...]:

@@ -104,11 +104,9 @@ def build_reader(settings: Settings) -> Reader:
     return Reader(client, collectors)
 
 
-def module_settings(
-    module: Module, target: Target, properties_max_age: float, selection: Selection | None = None
-) -> Settings:
-    """The settings of ``module`` for ``target``: the module's credentials, the target's URL; the
-    flags' torrent filters (``selection``) apply to every target alike."""
+def module_settings(module: Module, target: Target, properties_max_age: float) -> Settings:
+    """The settings of ``module`` for ``target``: the module's credentials and torrent filters
+    (the flags' --torrents.* where the module says nothing), the target's URL."""
     return Settings(
         url=target.url,
         username=module.username,
@@ -120,7 +118,7 @@ def module_settings(
         max_reply_size=module.max_reply_size,
         collectors=module.collectors,
         properties_max_age=properties_max_age,
-        selection=selection or Selection(),
+        selection=module.selection,
     )
 
 

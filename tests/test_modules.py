@@ -123,6 +123,18 @@ modules:
             "modules: {a: {targets: [x.lan], collectors: {torrents: 1}}}",
             "modules.a.collectors.torrents: must",
         ),
+        ("modules: {a: {targets: [x.lan], torrents: [x]}}", "modules.a.torrents: must be a mapping"),
+        ("modules: {a: {targets: [x.lan], torrents: {only: x}}}", "modules.a.torrents.only: unknown key"),
+        (
+            "modules: {a: {targets: [x.lan], torrents: {include: 'colour=red'}}}",
+            "modules.a.torrents.include:",
+        ),
+        ("modules: {a: {targets: [x.lan], torrents: {exclude: [1]}}}", "modules.a.torrents.exclude: must be"),
+        ("modules: {a: {targets: [x.lan], torrents: {max: 0}}}", "modules.a.torrents.max: must be a whole"),
+        (
+            "modules: {a: {targets: [x.lan], torrents: {max: true}}}",
+            "modules.a.torrents.max: must be a whole",
+        ),
         ("modules:\n  a: {targets: [x.lan]}\n  a: {targets: [y.lan]}\n", "line 3: a: written twice"),
         ("modules: {1: {targets: [x.lan]}}", "key 1 is not a string"),
         ("modules: {a: [unclosed", "line 1"),
@@ -147,6 +159,25 @@ def test_collectors_switches_keep_the_registrys_requirements() -> None:
     assert "torrent_properties" in got["a"].collectors
 
 
+def test_torrent_filters_per_module_over_the_flags() -> None:
+    flags = parse(["--torrents.exclude", "status=errored", "--torrents.max", "50"], environ={})
+    got = modules(
+        "modules:\n"
+        "  own: {targets: [x.lan], torrents: {include: ['category=movies', 'tag=hd'], max: 5}}\n"
+        "  flags: {targets: [x.lan]}\n",
+        flags=flags,
+    )
+    own, inherited = got["own"].selection, got["flags"].selection
+    assert (own.include_text, own.exclude_text, own.max) == ("category=movies; tag=hd", "status=errored", 5)
+    assert (inherited.include_text, inherited.exclude_text, inherited.max) == ("", "status=errored", 50)
+    # compared by their text: the same file loaded twice is the same module (a reload keeps its targets)
+    again = modules(
+        "modules: {own: {targets: [x.lan], torrents: {include: 'category=movies; tag=hd', max: 5}}}",
+        flags=flags,
+    )
+    assert again["own"] == got["own"]
+
+
 def test_load_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "qbt.yml"
     path.write_text("modules: {a: {targets: [x.lan], timeout: soon}}\n")
@@ -164,7 +195,19 @@ KEY_PATH = re.compile(
 )
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12))
 KEYS = st.one_of(
-    st.sampled_from(["modules", "targets", "username", "password_file", "timeout", "collectors", "torrents"]),
+    st.sampled_from(
+        [
+            "modules",
+            "targets",
+            "username",
+            "password_file",
+            "timeout",
+            "collectors",
+            "torrents",
+            "include",
+            "max",
+        ]
+    ),
     st.text(max_size=8),
 )
 VALUES = st.recursive(

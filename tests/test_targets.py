@@ -16,6 +16,7 @@ from qbt_exporter.allowlist import Target, parse_rule, parse_target
 from qbt_exporter.config import parse
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.modules import Module, Modules, Secret
+from qbt_exporter.modules import parse as parse_modules
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.selection import Selection
 from qbt_exporter.simulator import Simulator, SimulatorConfig
@@ -231,18 +232,33 @@ def test_build_reader_honours_the_collectors() -> None:
 
 
 def test_the_flags_torrent_filters_reach_every_reader() -> None:
-    """--torrents.include/exclude/max apply to /metrics and to every /probe target alike."""
+    """--torrents.include/exclude/max apply to /metrics and to every /probe target whose module
+    does not choose its own."""
     flags = parse(["--torrents.include", "category=movies", "--torrents.max", "7"], environ={})
     selection = Selection(flags.torrent_filters, flags.torrents_max)
-    probed = build_reader(
-        module_settings(module("m", "*.example"), parse_target("http://qbt.example"), 300.0, selection)
-    )
+    mod = parse_modules("modules: {m: {targets: ['*.example']}}", flags, {})["m"]
+    probed = build_reader(module_settings(mod, parse_target("http://qbt.example"), 300.0))
     assert probed.collectors.scraper.selection == selection
     assert (
         build_reader(Settings("http://qbt.lan", selection=selection)).collectors.scraper.selection
         == selection
     )
     assert not build_reader(Settings("http://qbt.lan")).collectors.scraper.selection.filters.active
+
+
+def test_a_modules_own_torrent_filters_reach_its_targets() -> None:
+    flags = parse(["--torrents.include", "category=movies", "--torrents.max", "7"], environ={})
+    mod = parse_modules(
+        "modules: {m: {targets: ['*.example'], torrents: {exclude: 'tag=private', max: 3}}}", flags, {}
+    )["m"]
+    selection = build_reader(
+        module_settings(mod, parse_target("http://qbt.example"), 300.0)
+    ).collectors.scraper.selection
+    assert (selection.include_text, selection.exclude_text, selection.max) == (
+        "category=movies",
+        "tag=private",
+        3,
+    )
 
 
 def test_the_flags_reader_gets_the_flags_filters() -> None:
