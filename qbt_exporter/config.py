@@ -365,6 +365,8 @@ def read_secret(path: str, flag: str) -> str:
         raise ConfigError(f"{flag}: cannot read {path}: {err.strerror or err}{_secret_hint(err)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{flag}: {path} is not UTF-8 text") from None
+    except ValueError:  # a NUL in the name (a YAML modules file can hold one; argv and environ cannot)
+        raise ConfigError(f"{flag}: {path!r} is not a file name") from None
     if not secret:
         raise ConfigError(f"{flag}: {path} is empty")
     return secret

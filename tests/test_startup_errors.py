@@ -131,6 +131,11 @@ def test_an_unreadable_secret_names_the_uid(monkeypatch: pytest.MonkeyPatch, tmp
     assert "Permission denied" in message and "runs as uid" in message and "chmod" in message
 
 
+def test_a_secret_path_with_a_nul_is_one_line_not_a_traceback() -> None:
+    message = _error(["--qbittorrent.password-file", "secret\x00file"])
+    assert message == "--qbittorrent.password-file: 'secret\\x00file' is not a file name"
+
+
 # --- credentials: the missing one and the winning one -----------------------------------------------
 def test_no_credentials_warns_with_the_fix() -> None:
     [warning] = credential_warnings(parse([], environ={}), {})
