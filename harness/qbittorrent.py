@@ -413,9 +413,15 @@ class QBittorrent:
 
 
 def add_mix(
-    qbt: QBittorrent, specs: Iterable[TorrentSpec], base: Path, announce_url: str = CLOSED_ANNOUNCE_URL
+    qbt: QBittorrent,
+    specs: Iterable[TorrentSpec],
+    base: Path,
+    announce_url: str = CLOSED_ANNOUNCE_URL,
+    rejecting_url: str = CLOSED_ANNOUNCE_URL,
 ) -> dict[str, AddedTorrent]:
-    """Add torrents to ``qbt``: data under ``base/data`` where present, ``base/nowhere`` otherwise."""
+    """Add torrents to ``qbt``: data under ``base/data`` where present, ``base/nowhere`` otherwise.
+    Each announces to ``announce_url``, to a closed port (``working_tracker=False``) or to
+    ``rejecting_url`` (``rejected=True``)."""
     specs = list(specs)
     added: dict[str, AddedTorrent] = {}
     for category in sorted({spec.category for spec in specs if spec.category}):
@@ -423,6 +429,8 @@ def add_mix(
     for spec in specs:
         data = deterministic_bytes(spec.key, spec.size)
         announce = announce_url if spec.working_tracker else CLOSED_ANNOUNCE_URL
+        if spec.rejected:
+            announce = rejecting_url
         torrent_bytes, info_hash = make_torrent(spec.name, data, spec.piece_length, announce)
         if spec.data_present:
             save_path = base / "data"

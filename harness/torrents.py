@@ -72,26 +72,32 @@ def deterministic_bytes(seed: str, size: int) -> bytes:
 
 
 class FakeTracker:
-    """A minimal HTTP BitTorrent tracker on loopback, so qBittorrent has a *working* tracker.
+    """A minimal HTTP BitTorrent tracker on loopback, so qBittorrent has a *working* tracker (or,
+    with ``failure_reason``, one that rejects every torrent the way private trackers do).
 
     qBittorrent reports a torrent's ``tracker`` only once an announce succeeded; with a closed port
     the field stays empty and the exporter's tracker label could not be checked. Every announce gets
     the same answer: no peers, and fixed swarm counts (``complete``/``incomplete``) that show up as
-    the torrents' swarm seeds and leechers.
+    the torrents' swarm seeds and leechers; or, with ``failure_reason`` ("Unregistered torrent"),
+    the bencoded ``d14:failure reason20:Unregistered torrente`` a tracker sends for a torrent it does
+    not know.
     """
 
     COMPLETE = 3
     INCOMPLETE = 2
 
-    def __init__(self) -> None:
+    def __init__(self, failure_reason: str | None = None) -> None:
         self.announces = 0
+        self.failure_reason = failure_reason
         tracker = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 tracker.announces += 1
                 body = bencode(
-                    {
+                    {"failure reason": tracker.failure_reason}
+                    if tracker.failure_reason is not None
+                    else {
                         "interval": 1800,
                         "min interval": 1800,
                         "complete": tracker.COMPLETE,
@@ -140,6 +146,8 @@ class TorrentSpec:
     rename: str | None = None
     # announce to the FakeTracker (True) or to a closed port (False)
     working_tracker: bool = True
+    # announce to the rejecting FakeTracker instead ("Unregistered torrent" to every announce)
+    rejected: bool = False
     # per-torrent limits in bytes/s (0 = none); used for the slow transfers with the peer instance
     dl_limit: int = 0
     up_limit: int = 0

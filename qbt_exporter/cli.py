@@ -48,6 +48,7 @@ def default_settings(config: Config) -> Settings:
         max_reply_size=config.max_reply_size,
         collectors=config.collectors,
         properties_max_age=config.properties_max_age,
+        trackers_max_age=config.trackers_max_age,
         process_metrics=config.exporter_metrics,
         selection=Selection(config.torrent_filters, config.torrents_max),
     )
@@ -98,7 +99,9 @@ def build_service(config: Config, modules: Modules | None = None) -> Service:
         return Service(app, default=reader)
     default = _default_reader(config) if config.default_target else None
     pool = TargetPool(
-        lambda module, target: build_reader(module_settings(module, target, config.properties_max_age)),
+        lambda module, target: build_reader(
+            module_settings(module, target, config.properties_max_age, config.trackers_max_age)
+        ),
         idle_timeout=config.probe_idle_timeout,
         max_targets=config.probe_max_targets,
     )

@@ -60,6 +60,7 @@ class Config:
     properties_max_age: float
     torrent_filters: filters.Filters  # which torrents get per-torrent series (filters.py)
     torrents_max: int | None  # at most this many of them (selection.py); None: no cap
+    trackers_max_age: float
     demo: bool
     # /probe (modules.py, targets.py): the modules file, and the bounds on per-target state
     config_file: str | None = None
@@ -290,6 +291,13 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         None,
         'per-torrent series for at most this many torrents, the most relevant first (see "Choosing '
         'torrents"); none: no cap',
+    ),
+    (
+        "--torrents.trackers-max-age",
+        "QBT_EXPORTER_TORRENTS_TRACKERS_MAX_AGE",
+        "30m",
+        "oldest per-torrent tracker status ever served; torrents whose state and tracker do not change "
+        "are refreshed within it",
     ),
 )
 
@@ -585,6 +593,7 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
         properties_max_age=duration("--torrents.properties-max-age"),
         torrent_filters=filters.Filters(selectors("--torrents.include"), selectors("--torrents.exclude")),
         torrents_max=int(max_text) if max_text else None,
+        trackers_max_age=duration("--torrents.trackers-max-age"),
         demo=switch("demo"),
         config_file=config_file,
         probe_idle_timeout=duration("--probe.target-idle-timeout"),

@@ -257,6 +257,32 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "Last time data moved for the torrent (Unix time); absent when unknown.",
         "last_activity",
     ),
+    # --- tracker health (the trackers collector) ----------------------------------------------
+    MetricSpec(
+        "qbittorrent_torrent_tracker_working",
+        "gauge",
+        "1 when at least one of the torrent's trackers works, 0 when none does (or it has none; "
+        "qbittorrent_torrent_tracker_status says why); absent while that is not known.",
+        "torrent",
+        ("hash",),
+    ),
+    MetricSpec(
+        "qbittorrent_torrent_tracker_status",
+        "gauge",
+        "Always 1, for the torrent's current tracker status: working, unknown, unregistered, auth, "
+        "unreachable, other, updating, not_contacted, no_tracker (the best of its trackers').",
+        "torrent",
+        ("hash", "status"),
+    ),
+    MetricSpec(
+        "qbittorrent_torrents_by_tracker_status",
+        "gauge",
+        "Torrents using a tracker host (the host name only, never the URL: it carries passkeys), by that "
+        "tracker's status for them; every status is present, 0 included, for each host in use. Counts "
+        "the torrents that get per-torrent series (--torrents.include/exclude/max).",
+        "server",
+        ("tracker", "status"),
+    ),
     # --- the exporter itself ----------------------------------------------------------------
     MetricSpec(
         "qbittorrent_exporter_build_info",
@@ -353,11 +379,30 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "exporter",
     ),
     MetricSpec(
+        "qbittorrent_exporter_torrent_trackers_refreshes_total",
+        "counter",
+        "Per-torrent trackers calls by reason (new, changed, aged).",
+        "exporter",
+        ("reason",),
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrent_trackers_skipped",
+        "gauge",
+        "Torrents whose trackers were due this scrape but were left for a later one (time budget).",
+        "exporter",
+    ),
+    MetricSpec(
+        "qbittorrent_exporter_torrent_trackers_max_age_seconds",
+        "gauge",
+        "Age of the oldest per-torrent tracker reading in this scrape's output.",
+        "exporter",
+    ),
+    MetricSpec(
         "qbittorrent_exporter_collector_success",
         "gauge",
         "1 when the collector did its part of this scrape, 0 when it could not: qBittorrent down (for "
-        "the collectors that read it), a properties call failed (torrent_properties), or an exporter "
-        "bug (see qbittorrent_exporter_collector_errors_total).",
+        "the collectors that read it), a properties call failed (torrent_properties), a trackers call "
+        "failed (trackers), or an exporter bug (see qbittorrent_exporter_collector_errors_total).",
         "exporter",
         ("collector",),
     ),

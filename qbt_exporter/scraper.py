@@ -1,9 +1,10 @@
-"""One scrape of one qBittorrent: detect the API, read the snapshot, complete it with properties.
+"""One scrape of one qBittorrent: detect the API, read the snapshot, complete it with properties,
+read the trackers.
 
 The scraper owns everything that must outlive a single scrape: the detected flavour, the
-properties cache, and the single-flight gate. Two Prometheus servers scraping at the same moment
-cause one round of qBittorrent calls; the later arrival waits for the running scrape and shares its
-result, so they also share one session and never log in twice.
+per-torrent caches (properties, trackers), and the single-flight gate. Two Prometheus servers
+scraping at the same moment cause one round of qBittorrent calls; the later arrival waits for the
+running scrape and shares its result, so they also share one session and never log in twice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qbt_exporter.deadline import Deadline
+from qbt_exporter.pertorrent import PassReport
 from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent import flavours
 from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, NotFound, QbtError, TimedOut
@@ -23,6 +25,7 @@ from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent
 from qbt_exporter.selection import Selection, SelectionReport
 from qbt_exporter.stats import Stats
+from qbt_exporter.trackers import TrackersPolicy, TrackersReading
 
 if TYPE_CHECKING:
     from qbt_exporter.qbittorrent.client import Client
@@ -50,7 +53,8 @@ class ScrapeResult:
     tracker read it, and must not depend on the filters). ``selected`` is the torrents that get
     per-torrent series: those the filters and the cap kept, completed with their properties;
     ``None`` when no selection ran (then every identified torrent of the snapshot).
-    ``properties`` is ``None`` when no properties pass ran (turned off, or qBittorrent down).
+    ``properties`` and ``trackers`` are ``None`` when that pass did not run (turned off, or
+    qBittorrent down); the trackers pass reads only the selected torrents.
     """
 
     snapshot: Snapshot | None
@@ -61,6 +65,7 @@ class ScrapeResult:
     error: str | None = None
     selected: list[Torrent] | None = None
     selection: SelectionReport | None = None
+    trackers: TrackersReading | None = None
 
     def per_torrent(self) -> list[Torrent]:
         """The torrents that get per-torrent series this scrape."""
@@ -75,6 +80,7 @@ class _Read:
     selected: list[Torrent]
     selection: SelectionReport
     properties: PropertiesPass | None
+    trackers: TrackersReading | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +100,8 @@ class Scraper:
         properties: bool = True,
         properties_max_age: float = 300.0,
         selection: Selection | None = None,
+        trackers: bool = True,
+        trackers_max_age: float = 1800.0,
         detect: Detector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -101,6 +109,7 @@ class Scraper:
         self.stats = stats
         self.properties = PropertiesPolicy(properties_max_age, stats, clock) if properties else None
         self.selection = selection or Selection()
+        self.trackers = TrackersPolicy(trackers_max_age, stats, clock) if trackers else None
         self._detect = detect or flavours.detect
         self._clock = clock
         self._flavour: Flavour | None = None
@@ -109,7 +118,7 @@ class Scraper:
         self._gate = threading.Lock()
         self._flight: _Flight | None = None
         self._last_error: str | None = None
-        self._last_properties_error: str | None = None
+        self._last_pass_error: dict[str, str | None] = {}
         self._announced: ServerInfo | None = None
 
     # --- single flight ------------------------------------------------------------------
@@ -164,8 +173,13 @@ class Scraper:
             self._last_error = None
         self._announce(read.snapshot)
         if read.properties is not None:
-            self._note_properties(read.properties)
-        cut_short = read.properties is not None and read.properties.cut_short
+            self._note_pass("properties", "property", read.properties)
+        if read.trackers is not None:
+            self._note_pass("trackers", "tracker", read.trackers.report)
+        cut_short = any(
+            report is not None and report.cut_short
+            for report in (read.properties, read.trackers and read.trackers.report)
+        )
         return ScrapeResult(
             read.snapshot,
             self._login_state(),
@@ -174,6 +188,7 @@ class Scraper:
             read.properties,
             selected=read.selected,
             selection=read.selection,
+            trackers=read.trackers,
         )
 
     def _announce(self, snapshot: Snapshot) -> None:
@@ -206,20 +221,21 @@ class Scraper:
             log.warning("scrape of %s failed: %s", self.client.base_url, message)
             self._last_error = message
 
-    def _note_properties(self, report: PropertiesPass) -> None:
-        """Say why ``collector_success{collector="torrent_properties"}`` is 0, once per change of cause."""
-        if report.error != self._last_properties_error:
+    def _note_pass(self, calls: str, series: str, report: PassReport) -> None:
+        """Say why a per-torrent pass's collector_success is 0, once per change of cause."""
+        if report.error != self._last_pass_error.get(calls):
             if report.error is not None:
                 log.warning(
-                    "properties calls to %s failed (%d this scrape; those torrents' property series are "
-                    "absent): %s",
+                    "%s calls to %s failed (%d this scrape; those torrents' %s series are absent): %s",
+                    calls,
                     self.client.base_url,
                     report.failed,
+                    series,
                     report.error,
                 )
             else:
-                log.info("properties calls to %s answer again", self.client.base_url)
-            self._last_properties_error = report.error
+                log.info("%s calls to %s answer again", calls, self.client.base_url)
+            self._last_pass_error[calls] = report.error
 
     def _flavour_for(self, deadline: Deadline) -> tuple[Flavour, ServerInfo]:
         """The flavour to use, detected again when unknown or when the client had to log in anew.
@@ -254,4 +270,7 @@ class Scraper:
         if self.properties is not None:
             completed = self.properties.complete(flavour.properties, selected, deadline, list_seconds)
             selected, report = completed.torrents, completed.report
-        return _Read(Snapshot(server, transfer, torrents), selected, selection, report)
+        trackers: TrackersReading | None = None
+        if self.trackers is not None:
+            trackers = self.trackers.read(flavour.trackers, selected, deadline, list_seconds)
+        return _Read(Snapshot(server, transfer, torrents), selected, selection, report, trackers)

@@ -47,5 +47,8 @@ class Stats:
     def properties_refresh(self, reason: str) -> None:
         self.inc("properties_refreshes", reason)
 
+    def trackers_refresh(self, reason: str) -> None:
+        self.inc("trackers_refreshes", reason)
+
     def collector_error(self, collector: str) -> None:
         self.inc("collector_errors", collector)

@@ -60,6 +60,7 @@ class Settings:
     max_reply_size: int = DEFAULT_MAX_REPLY_SIZE
     collectors: frozenset[str] = frozenset()
     properties_max_age: float = 300.0
+    trackers_max_age: float = 1800.0
     process_metrics: bool = False
     selection: Selection = field(default_factory=Selection)  # --torrents.include/exclude/max
 
@@ -97,6 +98,8 @@ def build_reader(settings: Settings) -> Reader:
         properties="torrent_properties" in settings.collectors,
         properties_max_age=settings.properties_max_age,
         selection=settings.selection,
+        trackers="trackers" in settings.collectors,
+        trackers_max_age=settings.trackers_max_age,
     )
     collectors = Collectors(
         scraper, stats, names=settings.collectors, process_metrics=settings.process_metrics
@@ -104,9 +107,12 @@ def build_reader(settings: Settings) -> Reader:
     return Reader(client, collectors)
 
 
-def module_settings(module: Module, target: Target, properties_max_age: float) -> Settings:
+def module_settings(
+    module: Module, target: Target, properties_max_age: float, trackers_max_age: float = 1800.0
+) -> Settings:
     """The settings of ``module`` for ``target``: the module's credentials and torrent filters
-    (the flags' --torrents.* where the module says nothing), the target's URL."""
+    (the flags' --torrents.* where the module says nothing), the target's URL; the flags' per-torrent
+    max ages."""
     return Settings(
         url=target.url,
         username=module.username,
@@ -119,6 +125,7 @@ def module_settings(module: Module, target: Target, properties_max_age: float) -
         collectors=module.collectors,
         properties_max_age=properties_max_age,
         selection=module.selection,
+        trackers_max_age=trackers_max_age,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.errors import QbtError
-from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, TrackerEntry, Transfer
 from tests.clocks import FakeClock
 
 
@@ -43,6 +43,8 @@ class FakeFlavour:
     entered: threading.Event = field(default_factory=threading.Event)
     snapshot_calls: int = 0
     property_calls: list[str] = field(default_factory=list)
+    trackers_of: dict[str, list[TrackerEntry] | None] = field(default_factory=dict)
+    tracker_calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     api = "legacy"
 
@@ -63,6 +65,10 @@ class FakeFlavour:
         self.property_calls.append(torrent_hash)
         self.clock.advance(self.property_delay)
         return self.props.get(torrent_hash, TorrentProperties(wasted=1, seeding_seconds=2, connections=3))
+
+    def trackers(self, torrent_hash: str, deadline: Deadline) -> list[TrackerEntry] | None:
+        self.tracker_calls.append(torrent_hash)
+        return self.trackers_of.get(torrent_hash, [TrackerEntry("tracker.example", "working")])
 
 
 def torrent(n: int, state: str = "stalledUP", **fields: object) -> Torrent:

@@ -11,7 +11,15 @@ def test_defaults() -> None:
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9561)
     assert config.telemetry_path == "/metrics"
     assert config.timeout == 5 and config.timeout_offset == 0.5
-    assert config.collectors == {"transfer", "groups", "torrents", "exporter", "torrent_properties"}
+    assert config.collectors == {
+        "transfer",
+        "groups",
+        "torrents",
+        "exporter",
+        "torrent_properties",
+        "trackers",
+    }
+    assert config.trackers_max_age == 1800
     assert config.exporter_metrics and not config.demo
     assert config.properties_max_age == 300
     assert config.verify is True and config.log_format == "logfmt"
@@ -40,7 +48,11 @@ def test_collectors_and_exporter_metrics_are_switched_by_their_flags() -> None:
         ["--no-collector.torrent-properties", "--no-collector.groups", "--web.disable-exporter-metrics"],
         environ={},
     )
-    assert config.collectors == {"transfer", "torrents", "exporter"}
+    assert config.collectors == {"transfer", "torrents", "exporter", "trackers"}
+    assert "trackers" not in parse(["--no-collector.trackers"], environ={}).collectors
+    assert "trackers" not in parse([], environ={"QBT_EXPORTER_COLLECTOR_TRACKERS": "false"}).collectors
+    # per-torrent calls and series: off with the per-torrent series
+    assert "trackers" not in parse(["--no-collector.torrents"], environ={}).collectors
     assert not config.exporter_metrics
     env = {"QBT_EXPORTER_WEB_DISABLE_EXPORTER_METRICS": "true"}
     assert not parse([], environ=env).exporter_metrics

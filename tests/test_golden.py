@@ -35,6 +35,7 @@ LEGACY = [
     "43-transferInfo",
     "44-torrents-all",
     *sorted(p.stem for p in (RECORDINGS / "qbittorrent-4.0.4").glob("50-propertiesGeneral-*.http")),
+    *sorted(p.stem for p in (RECORDINGS / "qbittorrent-4.0.4").glob("51-propertiesTrackers-*.http")),
 ]
 V2 = [
     "01-legacy-version-api-probe",
@@ -47,6 +48,7 @@ V2 = [
         for p in (RECORDINGS / "qbittorrent-4.5.2").glob("*-properties-*.http")
         if "unknown" not in p.stem
     ),
+    *sorted(p.stem for p in (RECORDINGS / "qbittorrent-4.5.2").glob("*-trackers-*.http")),
 ]
 
 
@@ -67,6 +69,9 @@ def scrape_recordings(
         # exporter asks each torrent's properties; the five recorded ones answer, the rest fail
         # and cost only their own property series (shown in the golden file).
         rsps.add("GET", re.compile(re.escape(BASE) + r"/api/v2/torrents/properties\?.*"), status=503)
+        # The same for the trackers: the five recorded ones answer, the rest fail and cost only
+        # their own tracker series.
+        rsps.add("GET", re.compile(re.escape(BASE) + r"/api/v2/torrents/trackers\?.*"), status=503)
         text = render_text(collector.collect_within(Deadline(10))).decode()
     return text
 

@@ -221,3 +221,25 @@ def test_two_concurrent_scrapes_make_one_round_of_calls() -> None:
             thread.join()
         assert sim.requests_by_path["/query/torrents"] - before == 1
         assert sim.logins_ok == 1
+
+
+def test_tracker_health_from_the_simulator_shows_unregistered_torrents_by_host_only() -> None:
+    """The demo's simulator serves realistic tracker failures: the exporter classifies them, one
+    call per torrent, and labels the hosts only."""
+    config = SimulatorConfig(torrents=400, latency=False, churn=False, time_scale=0)
+    with Simulator(config) as sim, exporter(sim) as url:
+        before = sim.requests_by_path.copy()
+        text, got = scrape(url, timeout=30)
+        spent = sim.requests_by_path - before
+    statuses = {labels["status"] for labels, _ in got["qbittorrent_torrent_tracker_status"]}
+    assert {"working", "unregistered", "unreachable"} <= statuses, statuses
+    assert len(got["qbittorrent_torrent_tracker_status"]) == 400
+    assert spent["/query/propertiesTrackers"] == 400
+    hosts = {labels["tracker"] for labels, _ in got["qbittorrent_torrents_by_tracker_status"]}
+    assert hosts == {
+        "tracker.example.org",
+        "tracker.example.net",
+        "open.tracker.example.com",
+        "bt.example.com",
+    }
+    assert "passkey=" not in text and "announce" not in text

@@ -9,6 +9,7 @@ import yaml
 
 from qbt_exporter.config import flag_table
 from qbt_exporter.metrics import markdown_table
+from qbt_exporter.tracker_messages import markdown_table as tracker_message_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -27,7 +28,12 @@ def alert_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"metrics": markdown_table, "flags": flag_table, "alerts": alert_table}
+BLOCKS = {
+    "metrics": markdown_table,
+    "flags": flag_table,
+    "alerts": alert_table,
+    "tracker-messages": tracker_message_table,
+}
 
 
 @pytest.mark.parametrize("block", sorted(BLOCKS))

@@ -65,6 +65,10 @@ LEGACY = Flavour(
             re.escape(BASE + "/query/propertiesGeneral/") + ".*",
             "50-propertiesGeneral-alpha",
         ),
+        "torrent_trackers": (
+            re.escape(BASE + "/query/propertiesTrackers/") + ".*",
+            "51-propertiesTrackers-alpha",
+        ),
     },
 )
 V2 = Flavour(
@@ -75,6 +79,10 @@ V2 = Flavour(
         "torrent_properties": (
             re.escape(BASE + "/api/v2/torrents/properties") + r"\?.*",
             "25-properties-stalledUP",
+        ),
+        "torrent_trackers": (
+            re.escape(BASE + "/api/v2/torrents/trackers") + r"\?.*",
+            "26-trackers-stalledUP",
         ),
     },
 )
@@ -114,8 +122,8 @@ class Exporter:
 
     def scrape(self, bodies: dict[str, bytes], statuses: dict[str, int] | None = None) -> Outcome:
         """One scrape with ``bodies`` (endpoint -> reply body) instead of the recorded replies, and
-        ``statuses`` (endpoint -> HTTP status) instead of 200. The same properties reply answers for
-        every torrent. Raises whatever the exporter lets escape."""
+        ``statuses`` (endpoint -> HTTP status) instead of 200. The same properties reply (and the same
+        trackers reply) answers for every torrent. Raises whatever the exporter lets escape."""
         flavour = self.flavour
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             for name in flavour.fixed:

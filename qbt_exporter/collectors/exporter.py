@@ -29,6 +29,7 @@ STATS_COUNTERS: dict[str, str] = {
     "qbittorrent_exporter_logins_total": "logins",
     "qbittorrent_exporter_invalid_values_total": "invalid_values",
     "qbittorrent_exporter_torrent_properties_refreshes_total": "properties_refreshes",
+    "qbittorrent_exporter_torrent_trackers_refreshes_total": "trackers_refreshes",
 }
 
 # Series that exist at 0 from the first scrape, so that increase() sees the first event: a counter

@@ -11,6 +11,8 @@ Collectors, in the order their families appear (``collector`` label, what, switc
   values); always on.
 - ``torrent_properties``: how the properties pass went; ``--[no-]collector.torrent-properties``,
   only with ``torrents``.
+- ``trackers``: tracker health per torrent and per tracker host, and how the trackers pass went;
+  ``--[no-]collector.trackers``, only with ``torrents`` (it is per-torrent calls and series).
 
 ``transfer`` and ``exporter`` cannot be turned off: the first costs no qBittorrent call of its own
 (the calls it reads decide ``qbittorrent_up``), the second is how the exporter is watched. The
@@ -32,6 +34,7 @@ from qbt_exporter.collectors.groups import GroupsCollector
 from qbt_exporter.collectors.process import ProcessMetrics
 from qbt_exporter.collectors.properties import TorrentPropertiesCollector
 from qbt_exporter.collectors.torrents import TorrentsCollector
+from qbt_exporter.collectors.trackers import TrackersCollector
 from qbt_exporter.collectors.transfer import TransferCollector
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import Family
@@ -76,6 +79,15 @@ ENTRIES: tuple[Entry, ...] = (
         "collector.torrent-properties",
         "QBT_EXPORTER_COLLECTOR_TORRENT_PROPERTIES",
         "per-torrent properties calls (wasted bytes, seeding time, connections on older versions); "
+        "needs collector.torrents",
+        requires="torrents",
+    ),
+    Entry(
+        "trackers",
+        lambda _: TrackersCollector(),
+        "collector.trackers",
+        "QBT_EXPORTER_COLLECTOR_TRACKERS",
+        "per-torrent trackers calls: tracker status per torrent and torrents by status per tracker host; "
         "needs collector.torrents",
         requires="torrents",
     ),

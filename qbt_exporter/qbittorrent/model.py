@@ -65,6 +65,37 @@ BUSY_STATES: frozenset[str] = frozenset(
 )
 
 
+# What qBittorrent says about one tracker of a torrent, under the exporter's own names (the flavours map
+# the wire's translated strings and integer codes onto these; qbittorrent-api.md sections 7.4, 8.6).
+# "not_working" is every version's "Not working"; "error" (the tracker answered with a failure) and
+# "unreachable" are 5.0+'s finer codes; "unknown" is a string or code this exporter does not know,
+# such as a status translated into the WebUI's language on the legacy API.
+TRACKER_ENTRY_STATUSES: tuple[str, ...] = (
+    "working",
+    "updating",
+    "not_contacted",
+    "not_working",
+    "error",
+    "unreachable",
+    "unknown",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerEntry:
+    """One real tracker of a torrent (never the DHT/PeX/LSD pseudo-entries).
+
+    ``host`` is the announce URL's host name only: the URL carries the user's passkey in its path,
+    query or user-info and never leaves the flavour. ``message`` is the tracker's last message as
+    qBittorrent reports it; it may quote the announce URL (legacy versions do), so it is for
+    classification only and must never become a label or be logged unredacted.
+    """
+
+    host: str
+    status: str  # one of TRACKER_ENTRY_STATUSES
+    message: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
     """Who answered: the application version and which API dialect it speaks."""
@@ -120,6 +151,9 @@ class Torrent:
     category: str = ""  # "" = none
     tags: str = ""  # comma-separated, sorted, no spaces; "" = none
     tracker: str = ""  # host name of the working tracker only (announce URLs carry passkeys)
+    # 5.2+ (sync/maindata): qBittorrent's own "some tracker failed" flags; None on other versions.
+    tracker_error: bool | None = None
+    tracker_warning: bool | None = None
     size: float | None = None
     amount_left: float | None = None
     progress: float | None = None

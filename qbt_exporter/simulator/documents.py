@@ -12,10 +12,21 @@ import json
 import math
 from typing import Any
 
+from qbt_exporter.simulator.states import CHECKING
 from qbt_exporter.simulator.torrent import Torrent
 from qbt_exporter.simulator.world import World
 
-__all__ = ["Raw", "list_item", "properties", "qt_json", "qt_number", "torrent_list", "transfer_info"]
+__all__ = [
+    "Raw",
+    "list_item",
+    "properties",
+    "qt_json",
+    "qt_number",
+    "torrent_list",
+    "trackers",
+    "trackers_v2",
+    "transfer_info",
+]
 
 UNSET_DATE = 4294967295  # Qt's toTime_t() of an invalid QDateTime, as sent in /query/torrents
 
@@ -136,6 +147,83 @@ def properties(t: Torrent, now: float) -> dict[str, Any]:
         "up_speed": t.upspeed,
         "up_speed_avg": t.uploaded // elapsed if elapsed > 0 else 0,
     }
+
+
+# Why a simulated torrent's trackers fail (``Torrent.tracker_ok`` False), picked by its hash so that
+# the world's random draws stay as they were: (libtorrent's error text, the tracker's failure reason).
+# Most are what private trackers answer for a torrent they dropped, the rest are network failures.
+TRACKER_FAILURES: tuple[tuple[str, str], ...] = (
+    ("tracker sent a failure message", "Unregistered torrent"),
+    ("tracker sent a failure message", "Unregistered torrent"),
+    ("tracker sent a failure message", "Torrent not registered with this tracker"),
+    ("tracker sent a failure message", "Invalid passkey"),
+    ("Connection refused", ""),
+    ("Connection timed out", ""),
+    ("Host not found (authoritative)", ""),
+    ("tracker sent a failure message", "Rate limited"),
+)
+
+
+def _tracker_states(t: Torrent) -> list[tuple[str, str, int, tuple[str, str] | None]]:
+    """(url, status, peers, failure) per tracker of ``t``: the one state both APIs' documents show.
+    ``status`` is 4.0.4's English string; ``failure`` is (libtorrent's error, the tracker's reason)."""
+    running = t.running_since is not None and t.state not in CHECKING
+    out: list[tuple[str, str, int, tuple[str, str] | None]] = []
+    for index, url in enumerate(t.trackers):
+        if not running:
+            out.append((url, "Not contacted yet", 0, None))
+        elif not t.tracker_ok:
+            out.append((url, "Not working", 0, TRACKER_FAILURES[int(t.hash[:4], 16) % len(TRACKER_FAILURES)]))
+        elif index == 0:
+            out.append((url, "Working", t.num_complete + t.num_incomplete, None))
+        else:
+            out.append((url, "Not contacted yet", 0, None))
+    return out
+
+
+def trackers(t: Torrent, now: float) -> list[dict[str, Any]]:
+    """``/query/propertiesTrackers`` of 4.0.4: English status strings, no DHT/PeX/LSD pseudo-entries,
+    and a failure's message in libtorrent 1.0's alert form, announce URL (passkey) included, as the
+    recordings show it: ``name (url) (code) error "reason" (failures in a row)``."""
+    items: list[dict[str, Any]] = []
+    for url, status, peers, failure in _tracker_states(t):
+        msg = ""
+        if failure is not None:
+            error, reason = failure
+            msg = f'{t.name} ({url}) ({200 if reason else -1}) {error} "{reason}" (3)'
+        items.append({"msg": msg, "num_peers": peers, "status": status, "url": url})
+    return items
+
+
+# 4.1.5+ status codes (qbittorrent-api.md 8.6) for 4.0.4's strings.
+_V2_STATUS = {"Not contacted yet": 1, "Working": 2, "Updating...": 3, "Not working": 4}
+_V2_PSEUDO = ("** [DHT] **", "** [PeX] **", "** [LSD] **")
+
+
+def trackers_v2(t: Torrent, now: float) -> list[dict[str, Any]]:
+    """``torrents/trackers`` of 4.6: the DHT/PeX/LSD pseudo-entries first (disabled: the simulated
+    torrents are private, as in the 4.5.2 recordings), then integer status codes, and a failure's
+    message as libtorrent 2.0 gives it: the tracker's reason, or the network error alone."""
+    items: list[dict[str, Any]] = [
+        {"msg": "This torrent is private", "num_downloaded": 0, "num_leeches": 0, "num_peers": 0,
+         "num_seeds": 0, "status": 0, "tier": -1, "url": url}
+        for url in _V2_PSEUDO
+    ]  # fmt: skip
+    for tier, (url, status, peers, failure) in enumerate(_tracker_states(t)):
+        working = status == "Working"  # scrape counts only from a tracker that answered; else -1
+        items.append(
+            {
+                "msg": "" if failure is None else (failure[1] or failure[0]),
+                "num_downloaded": 0 if working else -1,
+                "num_leeches": t.num_incomplete if working else -1,
+                "num_peers": peers if working else -1,
+                "num_seeds": t.num_complete if working else -1,
+                "status": _V2_STATUS[status],
+                "tier": tier,
+                "url": url,
+            }
+        )
+    return items
 
 
 def transfer_info(world: World) -> dict[str, Any]:

@@ -1,26 +1,23 @@
 """Routes of 4.0.4 the exporter never calls, kept only because tests compare them with recordings.
 
-Why they exist at all: ``/sync/maindata`` (full and incremental by ``rid``), ``/query/preferences``
-and ``/query/propertiesTrackers/<hash>`` were recorded from a real 4.0.4, and tests of the simulator
-hold their shape to those recordings (key sets and order, the tracker status strings, the 1.5 s
-cache trap on a second endpoint). Nothing in the exporter or the benchmarks asks for them on the legacy
-server; ``maindata`` also serves the v2 mode's ``sync/maindata`` (``v2.py``), where it is the list.
-They are plugged into the WebUI by the simulator; drop this module and its tests together if the
-recordings stop mattering. Other 4.0.4 routes nothing used (propertiesFiles, propertiesWebSeeds,
-the /command actions, the HTML pages, filters and paging of /query/torrents) were removed.
+Why they exist at all: ``/sync/maindata`` (full and incremental by ``rid``) and ``/query/preferences``
+were recorded from a real 4.0.4, and tests of the simulator hold their shape to those recordings.
+Nothing in the exporter or the benchmarks asks for them on the legacy server; ``maindata`` also
+serves the v2 mode's ``sync/maindata`` (``v2.py``), where it is the list. They are plugged into the
+WebUI by the simulator; drop this module and its tests together if the recordings stop mattering.
+Other 4.0.4 routes nothing used (propertiesFiles, propertiesWebSeeds, the /command actions, the HTML
+pages, filters and paging of /query/torrents) were removed. ``/query/propertiesTrackers`` moved to
+the WebUI's own routes when the exporter began to call it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 from qbt_exporter.simulator.documents import Raw, list_item, qt_json, transfer_info
-from qbt_exporter.simulator.states import CHECKING
-from qbt_exporter.simulator.torrent import Torrent
 from qbt_exporter.simulator.webui import Call, Routes
 
 __all__ = ["ROUTES"]
@@ -100,24 +97,6 @@ def preferences(call: Call) -> dict[str, Any]:
     return prefs
 
 
-def trackers(t: Torrent, now: float) -> list[dict[str, Any]]:
-    """``/query/propertiesTrackers``: English status strings, no DHT/PeX/LSD pseudo-entries."""
-    items: list[dict[str, Any]] = []
-    running = t.running_since is not None and t.state not in CHECKING
-    for index, url in enumerate(t.trackers):
-        if not running:
-            status, msg, peers = "Not contacted yet", "", 0
-        elif not t.tracker_ok:
-            host = urllib.parse.urlsplit(url).hostname or ""
-            status, msg, peers = "Not working", f"{host}: Connection refused", 0
-        elif index == 0:
-            status, msg, peers = "Working", "", t.num_complete + t.num_incomplete
-        else:
-            status, msg, peers = "Not contacted yet", "", 0
-        items.append({"msg": msg, "num_peers": peers, "status": status, "url": url})
-    return items
-
-
 _PREFERENCES: dict[str, Any] = json.loads(
     '{"add_trackers":"","add_trackers_enabled":false,"alt_dl_limit":10240,"alt_up_limit":10240,'
     '"anonymous_mode":false,"autorun_enabled":false,"autorun_program":"","banned_IPs":"",'
@@ -137,5 +116,4 @@ _PREFERENCES: dict[str, Any] = json.loads(
 
 ROUTES = Routes(
     documents={"sync/maindata": maindata, "query/preferences": preferences},
-    per_hash={"propertiesTrackers": (trackers, [], 0.001)},
 )

@@ -6,16 +6,16 @@ against real servers. This layer answers the calls the v2 flavour makes, in the 
 applies its checks (qbittorrent-api.md): the legacy paths are gone (``/version/api`` answers 404,
 which is how the exporter tells 4.2+), ``auth/login`` and ``auth/logout`` behave as ``/login`` and
 ``/logout`` did, every other ``/api/v2`` path needs a session (403 without), and
-``torrents/properties`` of an unknown hash answers 404. The documents are the 4.0.4 ones the world
-already builds (``sync/maindata`` is the same shape in both APIs), with the two ``server_state``
-keys 4.1.4+ added. Only what the exporter calls is here.
+``torrents/properties`` and ``torrents/trackers`` of an unknown hash answer 404. The documents are
+the 4.0.4 ones the world already builds (``sync/maindata`` is the same shape in both APIs), with the
+two ``server_state`` keys 4.1.4+ added, and the trackers in 4.6's form. Only what the exporter calls is here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from qbt_exporter.simulator.documents import properties, qt_json
+from qbt_exporter.simulator.documents import properties, qt_json, trackers_v2
 from qbt_exporter.simulator.extra_routes import maindata
 from qbt_exporter.simulator.server import CT_JSON, CT_TEXT, Request, Response
 from qbt_exporter.simulator.webui import BAN_TEXT, DEFAULT_LATENCY, Call, WebUI, reply
@@ -60,4 +60,9 @@ class V2WebUI(WebUI):
             if torrent is None:
                 return reply(404), DEFAULT_LATENCY
             return reply(200, qt_json(properties(torrent, now)), CT_JSON), PROPERTIES_LATENCY
+        if action == "torrents/trackers":
+            torrent = self.world.torrents.get(req.query.get("hash", "").lower())
+            if torrent is None:
+                return reply(404), DEFAULT_LATENCY
+            return reply(200, qt_json(trackers_v2(torrent, now)), CT_JSON), PROPERTIES_LATENCY
         return reply(404), DEFAULT_LATENCY

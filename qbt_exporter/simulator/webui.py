@@ -10,9 +10,10 @@ applies it (qbittorrent-api.md; ``tests/recordings/qbittorrent-4.0.4``):
    checking anything when the client already has a session; unknown paths 404, empty.
 
 An unknown torrent hash answers 200 with an empty ``application/json`` body, and the same unknown hash
-again within 1.5 s answers ``{}`` (the server's one-slot cache per endpoint): the exporter must tell a
-vanished torrent from both. Routes the exporter never calls are not here; the simulator may plug some
-in (``Routes``), see ``extra_routes``.
+again within 1.5 s answers ``{}`` (propertiesGeneral) or ``[]`` (propertiesTrackers), from the
+server's one-slot cache per endpoint: the exporter must tell a vanished torrent from both. Routes
+the exporter never calls are not here; the simulator may plug some in (``Routes``), see
+``extra_routes``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from qbt_exporter.simulator.auth import Auth, Session
 from qbt_exporter.simulator.config import SimulatorConfig
-from qbt_exporter.simulator.documents import properties, qt_json, torrent_list, transfer_info
+from qbt_exporter.simulator.documents import properties, qt_json, torrent_list, trackers, transfer_info
 from qbt_exporter.simulator.server import (
     CT_JSON,
     CT_TEXT,
@@ -81,7 +82,7 @@ class Routes:
 
 _OWN = Routes(
     documents={"query/transferInfo": lambda call: transfer_info(call.world)},
-    per_hash={"propertiesGeneral": (properties, {}, 0.0014)},
+    per_hash={"propertiesGeneral": (properties, {}, 0.0014), "propertiesTrackers": (trackers, [], 0.001)},
 )
 
 

@@ -92,6 +92,7 @@ def test_a_failing_properties_pass_costs_only_its_own_collector() -> None:
         "torrents": 1.0,
         "exporter": 1.0,
         "torrent_properties": 0.0,
+        "trackers": 1.0,
     }
     assert len(got["qbittorrent_torrent_info"]) == 2  # the torrents are all there
     assert "qbittorrent_torrent_wasted_bytes_total" not in got  # without the values the calls failed to get
@@ -123,6 +124,7 @@ def test_qbittorrent_down_fails_the_collectors_that_read_it_not_the_exporters_ow
         "torrents": 0.0,
         "exporter": 1.0,
         "torrent_properties": 0.0,
+        "trackers": 0.0,
     }
     assert by_collector(got, "qbittorrent_exporter_collector_errors_total") == dict.fromkeys(
         registry.NAMES, 0.0

@@ -81,6 +81,10 @@ STATIC_MIX: tuple[TorrentSpec, ...] = (
         tags=("hd",),
         data_present=False,
     ),
+    # Tracker health: a torrent its tracker says it does not know (the rejecting FakeTracker answers
+    # "Unregistered torrent"), and a running one whose tracker is a closed loopback port.
+    TorrentSpec("unregistered", "unregistered-on-tracker.bin", 12 * 1024, "stalledUP", rejected=True),
+    TorrentSpec("unreachable", "tracker-unreachable.bin", 8 * 1024, "stalledUP", working_tracker=False),
 )
 
 # Two slow transfers with a second qBittorrent ("peer") so that speeds, ETAs, peers and session
@@ -119,6 +123,7 @@ class TorrentWorld:
     qbt: QBittorrent
     peer: QBittorrent | None
     tracker: FakeTracker
+    rejecting: FakeTracker  # answers every announce with "Unregistered torrent"
     torrents: dict[str, AddedTorrent] = field(default_factory=dict)
 
     @property
@@ -137,6 +142,7 @@ class TorrentWorld:
             if process is not None:
                 process.stop()
         self.tracker.stop()
+        self.rejecting.stop()
 
 
 def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = None) -> TorrentWorld:
@@ -147,10 +153,12 @@ def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = N
     """
     tracker = FakeTracker()
     tracker.start()
+    rejecting = FakeTracker(failure_reason="Unregistered torrent")
+    rejecting.start()
     suffix = f"-{server.key}" if server is not None else ""
     qbt = QBittorrent(root / "watched", f"qbittorrent{suffix}", server=server)
     peer = QBittorrent(root / "peer", f"qbittorrent-peer{suffix}", server=server) if with_peer else None
-    world = TorrentWorld(qbt, peer, tracker)
+    world = TorrentWorld(qbt, peer, tracker, rejecting)
     try:
         for instance in (qbt, peer):
             if instance is not None:
@@ -161,7 +169,9 @@ def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = N
         # Global limits far above the transfers' own, so that the limit gauges and the
         # dashboards' limit lines have a non-zero value to show.
         qbt.api.set_preferences({"dl_limit": GLOBAL_LIMIT, "up_limit": GLOBAL_LIMIT})
-        world.torrents = add_mix(qbt, STATIC_MIX, root / "watched", tracker.announce_url)
+        world.torrents = add_mix(
+            qbt, STATIC_MIX, root / "watched", tracker.announce_url, rejecting.announce_url
+        )
         if peer is not None:
             _start_transfers(world, root)
         wait_for_states(qbt, world.expected_states(), timeout=45)
@@ -171,6 +181,13 @@ def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = N
             20,
             what="a working tracker on every announcing torrent",
             on_timeout=lambda: str([(t["name"], t["tracker"]) for t in qbt.api.torrents_info()]),
+        )
+        failing = [world.torrents[key].hash for key in ("unregistered", "unreachable")]
+        wait_until(
+            lambda: all(_tracker_failed(qbt, torrent_hash) for torrent_hash in failing),
+            30,
+            what="a tracker failure on the unregistered and unreachable torrents",
+            on_timeout=lambda: str({h: qbt.api.trackers(h) for h in failing}),
         )
     except BaseException:
         world.stop()
@@ -183,8 +200,18 @@ def _announcing(world: TorrentWorld) -> set[str]:
     return {
         t.hash
         for t in world.torrents.values()
-        if t.spec.working_tracker and not t.spec.paused and t.spec.expected_state != "missingFiles"
+        if t.spec.working_tracker
+        and not t.spec.rejected
+        and not t.spec.paused
+        and t.spec.expected_state != "missingFiles"
     }
+
+
+def _tracker_failed(qbt: QBittorrent, torrent_hash: str) -> bool:
+    """Whether qBittorrent reports the torrent's real tracker as failed (not working, 5.0+'s tracker
+    error or unreachable) with a message, after its first announce."""
+    real = [t for t in qbt.api.trackers(torrent_hash) if not str(t["url"]).startswith("** [")]
+    return bool(real) and all(t["status"] in (4, 5, 6) and t["msg"] for t in real)
 
 
 def _start_transfers(world: TorrentWorld, root: Path) -> None:

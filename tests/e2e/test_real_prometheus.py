@@ -272,3 +272,20 @@ def test_missing_files_alert_fires_for_the_real_torrent(prometheus: Prometheus, 
     assert labels["state"] == "missingFiles"
     assert labels["category"] == missing.spec.category
     assert missing.spec.display_name in firing[0]["annotations"]["summary"]
+
+
+def test_unregistered_alert_fires_for_the_real_torrent(prometheus: Prometheus, world: TorrentWorld) -> None:
+    """The torrent whose loopback tracker answers "Unregistered torrent": the alert fires for it
+    alone, with its name from qbittorrent_torrent_info."""
+    alertname = "QbittorrentTorrentUnregistered"
+    unregistered = world.torrents["unregistered"]
+    expr = f'ALERTS{{alertname="{alertname}", alertstate="firing", hash="{unregistered.hash}"}}'
+    prometheus.wait_for(expr, lambda r: len(r) == 1, timeout=30)
+    firing = [
+        alert
+        for alert in prometheus.alerts()
+        if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
+    ]
+    assert [a["labels"]["hash"] for a in firing] == [unregistered.hash]
+    assert firing[0]["labels"]["name"] == unregistered.spec.display_name
+    assert unregistered.spec.display_name in firing[0]["annotations"]["summary"]

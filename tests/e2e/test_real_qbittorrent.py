@@ -493,7 +493,7 @@ def test_torrent_counts_by_state_and_category(world: TorrentWorld, exporter: Exp
     _, scraped, after = retry_comparison(world.qbt, exporter, compare)
     categories = {s.labels["category"] for s in scraped.named("qbittorrent_torrents")}
     assert categories == {"", "linux-isos", "movies"}
-    assert sum(s.value for s in scraped.named("qbittorrent_torrents")) == len(after.torrents) == 7
+    assert sum(s.value for s in scraped.named("qbittorrent_torrents")) == len(after.torrents) == 9
 
 
 def test_connection_status_has_all_three_with_one_set(scrape: Exposition, world: TorrentWorld) -> None:

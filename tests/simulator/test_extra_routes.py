@@ -1,34 +1,15 @@
 """The routes the exporter never calls, held to the recordings of a real 4.0.4 while they exist.
 
-Why: ``extra_routes`` keeps /sync/maindata, /query/preferences and /query/propertiesTrackers only
-because recordings pin their shape; these tests are that reason, and go with the module.
+Why: ``extra_routes`` keeps /sync/maindata and /query/preferences only because recordings pin their
+shape; these tests are that reason, and go with the module.
 """
 
 from __future__ import annotations
 
 import json
-import re
 
 from qbt_exporter.simulator import Simulator
 from tests.simulator.wire import canonical, get, recording, same_shape
-
-
-def test_trackers_carry_passkeys_in_urls(sim: Simulator, cookie: str) -> None:
-    urls = []
-    for h in sim.torrent_hashes():
-        status, headers, body = get(sim, f"/query/propertiesTrackers/{h}", {"Cookie": cookie})
-        assert status == "HTTP/1.1 200 OK" and headers["content-type"] == "application/json"
-        for entry in json.loads(body):
-            assert list(entry) == ["msg", "num_peers", "status", "url"]
-            assert entry["status"] in ("Working", "Updating...", "Not working", "Not contacted yet")
-            urls.append(entry["url"])
-    assert any(re.match(r"^http://tracker\.example\.org:6969/[0-9a-f]{32}/announce$", u) for u in urls)
-    assert list(json.loads(recording("51-propertiesTrackers-alpha.http")[2])[0]) == [
-        "msg",
-        "num_peers",
-        "status",
-        "url",
-    ]
 
 
 def test_sync_maindata_full_and_incremental(sim: Simulator, cookie: str) -> None:
@@ -59,15 +40,3 @@ def test_preferences_minimal(sim: Simulator, cookie: str) -> None:
     assert status == "HTTP/1.1 200 OK" and headers["content-type"] == "application/json"
     assert prefs["web_ui_port"] == sim.port and prefs["locale"] == "en"
     assert set(prefs) <= set(json.loads(recording("11-preferences.http")[2]))
-
-
-def test_trackers_of_an_unknown_hash_are_empty_then_brackets_within_1_5_s(
-    sim: Simulator, cookie: str
-) -> None:
-    """The cache trap of the WebUI on a second endpoint: one slot per endpoint."""
-    unknown = "0" * 40
-    same_shape(
-        get(sim, f"/query/propertiesTrackers/{unknown}", {"Cookie": cookie}),
-        "70-propertiesTrackers-unknown-hash.http",
-    )
-    assert get(sim, f"/query/propertiesTrackers/{unknown}", {"Cookie": cookie})[2] == b"[]"

@@ -15,11 +15,17 @@ from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
 from qbt_exporter.qbittorrent.client import Client
-from qbt_exporter.qbittorrent.flavours.common import parse_properties, parse_torrents, parse_transfer
+from qbt_exporter.qbittorrent.flavours.common import (
+    parse_properties,
+    parse_torrents,
+    parse_trackers,
+    parse_transfer,
+)
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.simulator import Simulator, SimulatorConfig, world
 from qbt_exporter.simulator.world import ALT_SPEED_FROM, World
 from qbt_exporter.stats import Stats
+from qbt_exporter.trackers import summarise
 from tests.clocks import FakeClock, fake_module_time
 from tests.recording import load
 from tests.simulator.wire import closing_session
@@ -96,6 +102,27 @@ def test_properties_as_the_real_server(sim: Simulator) -> None:
     assert _read_keys(parse_properties, real) <= ours.keys()
     unknown = http.get(sim.url + "/api/v2/torrents/properties", params={"hash": "0" * 40}, timeout=10)
     assert unknown.status_code == load("4.5.2", "29-properties-unknown-hash").status == 404
+
+
+def test_trackers_as_the_real_server_with_failures_the_exporter_classifies() -> None:
+    """The keys and pseudo-entries of the 4.5.2 recordings; failing trackers give the reasons real
+    trackers send, so the demo's tracker panels have unregistered torrents to show."""
+    real = load("4.5.2", "26-trackers-stalledUP").json()
+    config = SimulatorConfig(api="v2", torrents=400, latency=False, churn=False, time_scale=0)
+    with Simulator(config) as sim:
+        http = _session(sim)
+        statuses: set[str] = set()
+        for some_hash in sim.torrent_hashes():
+            reply = http.get(sim.url + "/api/v2/torrents/trackers", params={"hash": some_hash}, timeout=10)
+            ours = reply.json()
+            assert [e["url"] for e in ours[:3]] == [e["url"] for e in real[:3]]
+            assert all(e.keys() == real[3].keys() for e in ours)
+            entries, bad = parse_trackers(ours)
+            assert bad == 0
+            statuses.add(summarise(entries).status)
+        unknown = http.get(sim.url + "/api/v2/torrents/trackers", params={"hash": "0" * 40}, timeout=10)
+    assert unknown.status_code == 404
+    assert {"working", "unregistered", "unreachable", "auth"} <= statuses, statuses
 
 
 # --- the exporter against it -----------------------------------------------------------------------

@@ -10,7 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from qbt_exporter.qbittorrent.model import ApiKind, ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import (
+    ApiKind,
+    ServerInfo,
+    Torrent,
+    TorrentProperties,
+    TrackerEntry,
+    Transfer,
+)
 
 if TYPE_CHECKING:
     from qbt_exporter.deadline import Deadline
@@ -41,3 +48,7 @@ class Flavour(ABC):
     @abstractmethod
     def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
         """The property-only values of one torrent; ``None`` when the torrent has vanished."""
+
+    @abstractmethod
+    def trackers(self, torrent_hash: str, deadline: Deadline) -> list[TrackerEntry] | None:
+        """One torrent's real trackers (host, status, message); ``None`` when the torrent has vanished."""

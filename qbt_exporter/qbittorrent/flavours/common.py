@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qbt_exporter.qbittorrent.errors import BadResponse, raise_for
-from qbt_exporter.qbittorrent.flavours.values import Reader
+from qbt_exporter.qbittorrent.flavours.values import Reader, valid_text
 from qbt_exporter.qbittorrent.model import (
     CONNECTION_STATUSES,
     TORRENT_STATES,
     Torrent,
     TorrentProperties,
+    TrackerEntry,
     Transfer,
 )
 from qbt_exporter.qbittorrent.redact import quote_reply
@@ -108,6 +109,8 @@ def parse_torrent(
         category=r.text(category_key) or "",
         tags=normalise_tags(tags) if tags else "",
         tracker=tracker_host(tracker) if tracker else "",
+        tracker_error=r.flag("has_tracker_error"),
+        tracker_warning=r.flag("has_tracker_warning"),
         size=r.amount("size"),
         amount_left=r.amount(amount_left_key),
         progress=r.amount("progress"),
@@ -221,6 +224,81 @@ def parse_properties(obj: Mapping[str, Any]) -> tuple[TorrentProperties, int]:
 def shaped(kind: type, what: str, endpoint: str) -> Callable[[object], Any]:
     """A ``check`` for ``Client.get_json``: the reply must have this top-level JSON type."""
     return lambda value: expect(value, kind, what, endpoint)
+
+
+# Tracker status as the legacy API and v2 4.1.0-4.1.4 send it: the English source text, translated into
+# the WebUI's language before it is sent (qbittorrent-api.md 7.4, 8.6). Other texts are "unknown".
+TRACKER_STATUS_TEXTS: dict[str, str] = {
+    "Working": "working",
+    "Updating...": "updating",
+    "Not working": "not_working",
+    "Not contacted yet": "not_contacted",
+}
+# Tracker status codes from 4.1.5 (0, "disabled", is only ever a DHT/PeX/LSD pseudo-entry's; 3 is not
+# produced from 5.2, which sends a separate "updating" flag; 5 and 6 are 5.0+).
+TRACKER_STATUS_CODES: dict[int, str] = {
+    1: "not_contacted",
+    2: "working",
+    3: "updating",
+    4: "not_working",
+    5: "error",
+    6: "unreachable",
+}
+# 4.1.5+ list DHT, PeX and LSD first as "** [DHT] **" etc.: they are no trackers.
+PSEUDO_TRACKER_PREFIX = "** ["
+
+
+def _tracker_status(raw: object) -> tuple[str, bool]:
+    """The exporter's status for a wire status, and whether the value was unreadable."""
+    if type(raw) is str:
+        return TRACKER_STATUS_TEXTS.get(raw, "unknown"), False  # a translation is no fault
+    if type(raw) is float and raw.is_integer():
+        raw = int(raw)
+    if type(raw) is int and raw in TRACKER_STATUS_CODES:
+        return TRACKER_STATUS_CODES[raw], False
+    return "unknown", True
+
+
+def _tracker_message(obj: Mapping[str, Any]) -> str:
+    """The tracker's message; 5.2+ keep a failure's text per endpoint, so look there when the
+    entry's own is empty."""
+    msg = obj.get("msg")
+    if type(msg) is str and msg:
+        return valid_text(msg)
+    endpoints = obj.get("endpoints")
+    if type(endpoints) is list:
+        for endpoint in endpoints:
+            text = endpoint.get("msg") if type(endpoint) is dict else None
+            if type(text) is str and text:
+                return valid_text(text)
+    return ""
+
+
+def parse_trackers(items: object, endpoint: str = "torrent_trackers") -> tuple[list[TrackerEntry], int]:
+    """A trackers reply (legacy propertiesTrackers, v2 torrents/trackers) as TrackerEntries, and how
+    many values were unreadable. Given to ``Client.get_json`` as its ``check``, so that a reply of
+    the wrong shape counts as ``bad_response``.
+
+    The pseudo-entries are skipped. An entry that is not an object or has no URL string makes the
+    whole reply BadResponse: with one tracker unreadable, "none works" may be false, so that
+    torrent has no tracker series this time rather than a wrong one. An unknown status is
+    "unknown"; a message that is not a string is "".
+    """
+    entries: list[TrackerEntry] = []
+    invalid = 0
+    for obj in expect(items, list, "array", endpoint):
+        url = obj.get("url") if isinstance(obj, dict) else None
+        if type(url) is not str:
+            raise BadResponse(f"{endpoint}: a tracker entry without a URL", endpoint=endpoint)
+        if url.startswith(PSEUDO_TRACKER_PREFIX):
+            continue
+        status, bad = _tracker_status(obj.get("status"))
+        if status != "working" and obj.get("updating") is True:  # 5.2+: announcing right now
+            status = "updating"
+        msg = obj.get("msg")
+        invalid += bad + (msg is not None and type(msg) is not str)
+        entries.append(TrackerEntry(tracker_host(valid_text(url)), status, _tracker_message(obj)))
+    return entries, invalid
 
 
 def expect(value: object, kind: type, what: str, endpoint: str) -> Any:

@@ -15,11 +15,12 @@ from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.common import (
     parse_properties,
     parse_torrents,
+    parse_trackers,
     parse_transfer,
     shaped,
     version_text,
 )
-from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, TrackerEntry, Transfer
 
 if TYPE_CHECKING:
     from qbt_exporter.deadline import Deadline
@@ -85,3 +86,17 @@ class LegacyFlavour(Flavour):
         props, bad = parse_properties(obj)
         self.stats.invalid_value("torrent_properties", bad)
         return props
+
+    def trackers(self, torrent_hash: str, deadline: Deadline) -> list[TrackerEntry] | None:
+        """None for a vanished torrent (an empty 200 body). ``[]`` is a torrent without trackers,
+        and also what qBittorrent's 1.5 s cache answers when the same unknown hash is asked twice:
+        such a torrent is gone from the next list anyway, so it shows no tracker for one scrape."""
+        path = "/query/propertiesTrackers/" + quote(torrent_hash, safe="")
+        parsed = self.client.get_json(
+            path, endpoint="torrent_trackers", deadline=deadline, allow_empty=True, check=parse_trackers
+        )
+        if parsed is None:
+            return None
+        entries, bad = parsed
+        self.stats.invalid_value("torrent_trackers", bad)
+        return entries

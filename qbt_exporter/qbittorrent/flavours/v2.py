@@ -8,6 +8,7 @@ Asking for rid 0 every time makes each reply a full update, so no diff state is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qbt_exporter.qbittorrent.client import V2_LOGIN, V2_LOGOUT
@@ -17,11 +18,12 @@ from qbt_exporter.qbittorrent.flavours.common import (
     expect,
     parse_properties,
     parse_torrents,
+    parse_trackers,
     parse_transfer,
     shaped,
     version_text,
 )
-from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, Transfer
+from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, TrackerEntry, Transfer
 
 if TYPE_CHECKING:
     from qbt_exporter.deadline import Deadline
@@ -54,21 +56,39 @@ class V2Flavour(Flavour):
         self.stats.invalid_value("maindata", bad_transfer + bad_torrents)
         return transfer, torrents
 
-    def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
-        """None when qBittorrent answers 404: the torrent was removed since the list was read."""
+    def _per_torrent(
+        self, path: str, endpoint: str, torrent_hash: str, deadline: Deadline, check: Callable[[Any], Any]
+    ) -> Any:
+        """A per-torrent call's reply as ``check`` reads it; None when qBittorrent answers 404: the
+        torrent was removed since the list was read."""
         try:
-            obj = self.client.get_json(
-                "/api/v2/torrents/properties",
-                endpoint="torrent_properties",
-                deadline=deadline,
-                params={"hash": torrent_hash},
-                check=shaped(dict, "object", "torrent_properties"),
+            params = {"hash": torrent_hash}
+            return self.client.get_json(
+                path, endpoint=endpoint, deadline=deadline, params=params, check=check
             )
         except NotFound:
+            return None
+
+    def properties(self, torrent_hash: str, deadline: Deadline) -> TorrentProperties | None:
+        check = shaped(dict, "object", "torrent_properties")
+        obj = self._per_torrent(
+            "/api/v2/torrents/properties", "torrent_properties", torrent_hash, deadline, check
+        )
+        if obj is None:
             return None
         props, bad = parse_properties(obj)
         self.stats.invalid_value("torrent_properties", bad)
         return props
+
+    def trackers(self, torrent_hash: str, deadline: Deadline) -> list[TrackerEntry] | None:
+        parsed = self._per_torrent(
+            "/api/v2/torrents/trackers", "torrent_trackers", torrent_hash, deadline, parse_trackers
+        )
+        if parsed is None:
+            return None
+        entries, bad = parsed
+        self.stats.invalid_value("torrent_trackers", bad)
+        return entries
 
 
 def _maindata_parts(data: object) -> tuple[dict[str, Any], dict[str, Any]]:
