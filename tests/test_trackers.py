@@ -4,6 +4,7 @@ trackers collector emits (host labels only, no series for a torrent whose tracke
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 
@@ -16,8 +17,8 @@ from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
 from qbt_exporter.trackers import TorrentTrackers, summarise
 from tests.clocks import FakeClock
+from tests.collectors.test_registry import by_collector, samples
 from tests.fakes import FakeClient, FakeFlavour, torrent
-from tests.test_collectors import by_collector, samples
 
 PASSKEY_URL = "https://user:pw@tracker.example.org:8443/0123456789abcdef0123456789abcdef/announce?passkey=abc"
 
@@ -149,3 +150,24 @@ def test_calls_are_made_when_new_when_the_tracker_field_changes_and_when_aged() 
     assert coll.stats.get("trackers_refreshes", "changed") == 1
     assert coll.stats.get("trackers_refreshes", "aged") == 2
     assert got["qbittorrent_exporter_torrent_trackers_skipped"] == {(): 0.0}
+
+
+def test_a_failing_torrents_messages_are_logged_at_debug_only_without_url_or_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    one = torrent(1)
+    message = f'n ({PASSKEY_URL}) (200) tracker sent a failure message "Unregistered torrent" (2)'
+    flavour = FakeFlavour(
+        torrents=[one], trackers_of={one.hash: [TrackerEntry("tracker.example.org", "not_working", message)]}
+    )
+    with caplog.at_level(logging.INFO, logger="qbt_exporter.trackers"):
+        make(flavour).collect_within(Deadline(5))
+    assert not caplog.records  # nothing above debug
+    flavour.torrents = [torrent(2)]
+    flavour.trackers_of = {torrent(2).hash: [TrackerEntry("tracker.example.org", "not_working", message)]}
+    with caplog.at_level(logging.DEBUG, logger="qbt_exporter.trackers"):
+        make(flavour).collect_within(Deadline(5))
+    (record,) = [r for r in caplog.records if r.name == "qbt_exporter.trackers"]
+    text = record.getMessage()
+    assert "unregistered" in text and "Unregistered torrent" in text and "tracker.example.org" in text
+    assert "passkey=abc" not in text and "0123456789abcdef" not in text and "pw@" not in text

@@ -169,6 +169,11 @@ def build_world(root: Path, with_peer: bool = True, server: QbtServer | None = N
         # Global limits far above the transfers' own, so that the limit gauges and the
         # dashboards' limit lines have a non-zero value to show.
         qbt.api.set_preferences({"dl_limit": GLOBAL_LIMIT, "up_limit": GLOBAL_LIMIT})
+        # The mix runs more torrents at once than qBittorrent's default queue lets run (5 active,
+        # 3 uploads): without room, the seeding ones would sit in queuedUP.
+        qbt.api.set_preferences(
+            {"max_active_torrents": 20, "max_active_uploads": 20, "max_active_downloads": 20}
+        )
         world.torrents = add_mix(
             qbt, STATIC_MIX, root / "watched", tracker.announce_url, rejecting.announce_url
         )

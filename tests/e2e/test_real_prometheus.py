@@ -241,6 +241,17 @@ def test_alert_rules_load_and_evaluate_without_errors(prometheus: Prometheus) ->
     assert not broken, f"rules that fail to evaluate on real data: {broken}"
 
 
+def firing_for(prometheus: Prometheus, alertname: str, torrent_hash: str) -> list[dict[str, Any]]:
+    """Every firing alert named ``alertname``, once it fires for ``torrent_hash``."""
+    expr = f'ALERTS{{alertname="{alertname}", alertstate="firing", hash="{torrent_hash}"}}'
+    prometheus.wait_for(expr, lambda r: len(r) == 1, timeout=30)
+    return [
+        alert
+        for alert in prometheus.alerts()
+        if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
+    ]
+
+
 def test_missing_files_alert_fires_for_the_real_torrent(prometheus: Prometheus, world: TorrentWorld) -> None:
     rules = [
         rule
@@ -258,13 +269,7 @@ def test_missing_files_alert_fires_for_the_real_torrent(prometheus: Prometheus, 
     # the data really is missing, as qBittorrent says
     assert {t["hash"]: t["state"] for t in world.qbt.api.torrents_info()}[missing.hash] == "missingFiles"
 
-    expr = f'ALERTS{{alertname="{alertname}", alertstate="firing", hash="{missing.hash}"}}'
-    prometheus.wait_for(expr, lambda r: len(r) == 1, timeout=30)
-    firing = [
-        alert
-        for alert in prometheus.alerts()
-        if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
-    ]
+    firing = firing_for(prometheus, alertname, missing.hash)
     # exactly the one torrent with missing data, with its name from qbittorrent_torrent_info
     assert [a["labels"]["hash"] for a in firing] == [missing.hash]
     labels = firing[0]["labels"]
@@ -279,13 +284,7 @@ def test_unregistered_alert_fires_for_the_real_torrent(prometheus: Prometheus, w
     alone, with its name from qbittorrent_torrent_info."""
     alertname = "QbittorrentTorrentUnregistered"
     unregistered = world.torrents["unregistered"]
-    expr = f'ALERTS{{alertname="{alertname}", alertstate="firing", hash="{unregistered.hash}"}}'
-    prometheus.wait_for(expr, lambda r: len(r) == 1, timeout=30)
-    firing = [
-        alert
-        for alert in prometheus.alerts()
-        if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
-    ]
+    firing = firing_for(prometheus, alertname, unregistered.hash)
     assert [a["labels"]["hash"] for a in firing] == [unregistered.hash]
     assert firing[0]["labels"]["name"] == unregistered.spec.display_name
     assert unregistered.spec.display_name in firing[0]["annotations"]["summary"]
