@@ -21,10 +21,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.processes import REPO_ROOT, ManagedProcess, free_port, wait_until
 from qbt_exporter.simulator import Simulator, SimulatorConfig
-from tests.e2e.harness import parse_exposition
 
 IDLE_TIMEOUT = 60  # seconds (the exporter sweeps every 15 s): longer than probing them all takes
 
@@ -37,7 +37,13 @@ def rss_kib(pid: int) -> int:
 
 
 def gauge(url: str, name: str, **labels: str) -> float | None:
-    return parse_exposition(requests.get(f"{url}/metrics", timeout=30).text).value(name, **labels)
+    """The value of the one sample ``name{labels}`` on the exporter's /metrics, None if absent."""
+    text = requests.get(f"{url}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
 
 
 def main() -> int:
