@@ -38,7 +38,7 @@ OTHER_PASSWORD = "e2e-Other-pass-5x"
 # As long as Prometheus allows: on a loaded two-core machine a 1 s budget (0.5 s after the offset)
 # now and then runs out on a real maindata call, which is not what this test is about.
 INTERVAL = "2s"
-SCRAPES = 15  # each target read this many times with one session
+SCRAPES = 50  # each target read this many times with one session (as the issue asks)
 
 
 class ProbingPrometheus(Prometheus):
