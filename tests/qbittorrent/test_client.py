@@ -822,6 +822,44 @@ def test_legacy_server_closing_every_connection_keeps_working_with_path_prefix()
     assert counters.logins(stats, "ok") == 1
 
 
+def reply_then_wait_for_client_close(conn: socket.socket, server: TinyServer) -> None:
+    """A reply without "Connection: keep-alive" whose FIN has not gone out yet: the socket stays
+    open until the client closes it (counted in ``server.closed_by_client``)."""
+    request = server.read_request(conn)
+    if request is None:
+        return
+    conn.sendall(reply(request[1]))
+    while not server.stopping.is_set():
+        try:
+            if not conn.recv(1):
+                server.closed_by_client += 1  # type: ignore[attr-defined]
+                return
+        except TimeoutError:
+            continue
+
+
+def test_reply_without_keep_alive_closes_its_own_connection_and_keeps_the_pool() -> None:
+    """The connection of a reply the server did not promise to keep open is closed by the client
+    (never reused) while the pool it came from stays: dropping every pool after each such reply,
+    as before, made each of the thousands of properties calls of a 4.0.4 scrape build a new pool."""
+    with TinyServer(reply_then_wait_for_client_close) as server:
+        server.closed_by_client = 0  # type: ignore[attr-defined]
+        client = make_client(url=server.url)
+        manager = client.session.get_adapter(server.url).poolmanager
+        pools = []
+        try:
+            for _ in range(5):
+                assert client.get_json("/query/torrents", endpoint="torrents", deadline=soon()) == []
+                pools.append(manager.connection_from_url(server.url))  # kept: ids are never reused
+        finally:
+            client.close()
+        closed = server.closed_by_client  # type: ignore[attr-defined]
+
+    assert all(pool is pools[0] for pool in pools)
+    assert server.accepted == 6  # login + 5 calls: no connection reused
+    assert closed >= 5  # each closed by the client as soon as its reply was read
+
+
 def test_connection_dropped_on_reuse_is_retried_once_and_counted_once() -> None:
     with TinyServer(drop_on_reuse) as server:
         stats = Stats()
@@ -845,13 +883,14 @@ def socket_timeouts(client: Client) -> list[float]:
     """The read timeout of every request the client sends from now on, in order: what it is willing
     to wait, read from its calls instead of timed on a (loaded) clock."""
     sent: list[float] = []
-    request = client.session.request
+    adapter = client.session.get_adapter(client.base_url)
+    send = adapter.send  # every request goes through it, whichever way the transport prepared it
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         sent.append(kwargs["timeout"])
-        return request(*args, **kwargs)
+        return send(*args, **kwargs)
 
-    client.session.request = spy  # type: ignore[method-assign]
+    adapter.send = spy  # type: ignore[method-assign]
     return sent
 
 
