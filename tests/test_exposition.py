@@ -1,8 +1,12 @@
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.utils import floatToGoString
 
+from qbt_exporter import exposition
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, Family, render_text
 from qbt_exporter.metrics import CATALOGUE, spec
@@ -73,3 +77,14 @@ def test_counter_families_are_named_like_prometheus_client_would() -> None:
     fam.add(5)
     assert fam.to_metric().name == "qbittorrent_session_downloaded_bytes"
     assert b"# TYPE qbittorrent_session_downloaded_bytes_total counter\n" in render_text([fam])
+
+
+@given(st.one_of(st.floats(), st.integers(min_value=-(2**63), max_value=2**64)))
+@settings(max_examples=2000, deadline=None)
+def test_fast_float_format_writes_what_prometheus_client_writes(value: float) -> None:
+    assert exposition._go_float(value) == floatToGoString(value)
+
+
+def test_the_fast_float_format_is_the_one_in_use() -> None:
+    """It is chosen only when it agrees with the installed prometheus_client (checked at import)."""
+    assert exposition._fmt is exposition._go_float
