@@ -14,14 +14,14 @@ import html
 import logging
 import ssl
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.exposition import AsRegistry, Family, render_chunks, render_text
+from qbt_exporter.exposition import AsRegistry, Family, iter_chunks, render_text
 from qbt_exporter.httpserver import HTTPServer, Limits
 from qbt_exporter.metrics import spec
 from qbt_exporter.probe import Prober, ProbeRefused
@@ -156,27 +156,28 @@ class ExporterApp:
         if environ.get("REQUEST_METHOD") == "HEAD":  # headers only: no scrape, no qBittorrent call
             start_response("200 OK", headers)
             return []
-        chunks = self._exposition(environ, accept, source)
-        if gzipped:
-            chunks = _gzip(chunks)
+        chunks = self._exposition(environ, accept, source, gzipped)
         headers.append(("Content-Length", str(sum(len(chunk) for chunk in chunks))))
         start_response("200 OK", headers)
         return chunks
 
-    def _exposition(self, environ: dict[str, Any], accept: str, source: MetricsSource) -> list[bytes]:
-        """The whole rendered exposition, before anything is sent: a failure while reading or
-        rendering (a bug, a value no check foresaw) becomes ``qbittorrent_up 0`` with the
-        exporter's own metrics, never half a body or an HTTP error."""
+    def _exposition(
+        self, environ: dict[str, Any], accept: str, source: MetricsSource, gzipped: bool
+    ) -> list[bytes]:
+        """The whole rendered (and gzipped) exposition, before anything is sent: a failure while
+        reading or rendering (a bug, a value no check foresaw) becomes ``qbittorrent_up 0`` with
+        the exporter's own metrics, never half a body or an HTTP error."""
         deadline = Deadline(scrape_budget(environ, self.timeout_offset))
         try:
-            return _render(source.collect_within(deadline), accept)
+            return _encode(_render(source.collect_within(deadline), accept), gzipped)
         except Exception:  # the HTTP server must never see an exception from a scrape
             log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
         try:
-            return _render(source.fallback(), accept)
+            return _encode(_render(source.fallback(), accept), gzipped)
         except Exception:
             log.exception("cannot render even the exporter's own metrics; answering qbittorrent_up 0 alone")
-            return [LAST_RESORT if _text_is_acceptable(accept) else LAST_RESORT + b"# EOF\n"]
+            last = LAST_RESORT if _text_is_acceptable(accept) else LAST_RESORT + b"# EOF\n"
+            return _encode([last], gzipped)
 
     def _landing(self) -> bytes:
         path = html.escape(self.telemetry_path)
@@ -189,16 +190,22 @@ class ExporterApp:
         return page.encode()
 
 
-def _render(families: list[Family], accept: str) -> list[bytes]:
+def _render(families: list[Family], accept: str) -> Iterable[bytes]:
+    """The exposition in the chosen format, family by family as it is consumed (text format)."""
     if _text_is_acceptable(accept):
-        return render_chunks(families)
+        return iter_chunks(families)
     encoder, _ = choose_encoder(accept)  # only OpenMetrics will do: prometheus_client's own encoder
     return [encoder(AsRegistry(families))]  # type: ignore[arg-type]
 
 
-def _gzip(chunks: list[bytes]) -> list[bytes]:
-    """gzip the chunks one by one into one stream (level 1: Prometheus asks for gzip on every
-    scrape, and on loopback the CPU matters more than the last few percent of size)."""
+def _encode(chunks: Iterable[bytes], gzipped: bool) -> list[bytes]:
+    return _gzip(chunks) if gzipped else list(chunks)
+
+
+def _gzip(chunks: Iterable[bytes]) -> list[bytes]:
+    """gzip the chunks one by one into one stream as they are rendered, so that the uncompressed
+    text (18 MB at 10,000 torrents) is never held whole (level 1: Prometheus asks for gzip on
+    every scrape, and on loopback the CPU matters more than the last few percent of size)."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     out = [compressor.compress(chunk) for chunk in chunks]
     out.append(compressor.flush())

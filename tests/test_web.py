@@ -6,6 +6,7 @@ import gzip
 import logging
 import math
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from qbt_exporter import web
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import spec
@@ -136,6 +138,44 @@ def test_gzip_when_asked() -> None:
             timeout=5,
         ).raw.read()
         assert b"qbittorrent_up 1.0" in gzip.decompress(raw)
+
+
+def test_gzip_compresses_each_family_as_it_is_rendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The uncompressed text (18 MB at 10,000 torrents) is never held whole: each family's chunk
+    goes into the gzip stream before the next family is rendered."""
+    events: list[str] = []
+
+    class Rows:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __iter__(self) -> Iterator[tuple[str, float]]:
+            events.append(f"render {self.name}")
+            yield self.name, 1.0
+
+    real = zlib.compressobj
+
+    class Compressor:
+        def __init__(self, *args: Any) -> None:
+            self.inner = real(*args)
+
+        def compress(self, data: bytes) -> bytes:
+            events.append("compress")
+            return self.inner.compress(data)
+
+        def flush(self) -> bytes:
+            return self.inner.flush()
+
+    class TwoFamilies(RecordingCollector):
+        def collect_within(self, deadline: Deadline) -> list[Family]:
+            return [Family(spec("qbittorrent_torrent_size_bytes"), Rows(n)) for n in ("a", "b")]
+
+    monkeypatch.setattr(web.zlib, "compressobj", Compressor)
+    app = web.ExporterApp(TwoFamilies(), timeout_offset=0.5)
+    body = b"".join(app({"PATH_INFO": "/metrics", "HTTP_ACCEPT_ENCODING": "gzip"}, lambda *_: None))
+
+    assert events == ["render a", "compress", "render b", "compress"]
+    assert gzip.decompress(body).count(b"\n") == 6  # HELP, TYPE and one sample per family
 
 
 def test_internal_error_still_answers_200_with_up_zero() -> None:
