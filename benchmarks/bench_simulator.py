@@ -27,15 +27,18 @@ Why it is built this way:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,24 @@ TARGET_LATENCY = 2.0
 TARGET_RATIO = 1.5
 TARGET_EXTRA_REQUESTS = 3
 TARGET_PEAK_RSS = 100 * 1000 * 1000  # "100 MB", read as the stricter decimal megabytes
+
+# Extra environment of the exporter process (``--exporter-code``).
+EXPORTER_ENV: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
 
 PROPS = "/query/propertiesGeneral"
 PROPS_LATENCY = 0.0014  # the simulator's latency per propertiesGeneral call (a real 4.0.4's)
@@ -264,7 +285,9 @@ class Bench:
         try:
             self.simulator.start()
             poll(lambda: _sim_counts(self.stats_url) is not None, 120, "the simulator")
-            self.exporter.start()
+            with _environment(EXPORTER_ENV):
+                self.exporter.start()
+            print(f"exporter {self.torrents}: {self._exporter_code()}", flush=True)
             upstream = Upstream(self.sim_url)
             upstream.login()
             upstream.time_list()  # the simulator's first list builds its caches: not a sample
@@ -285,6 +308,19 @@ class Bench:
             self.exporter.stop()
             self.simulator.stop()
         return result
+
+    def _exporter_code(self) -> str:
+        """Which qbt_exporter the exporter process runs: the package that ``python -m`` imports with
+        the exporter's environment and working directory, printed so that a run says what it ran."""
+        with _environment(EXPORTER_ENV):
+            found = subprocess.run(
+                [sys.executable, "-c", "import qbt_exporter; print(qbt_exporter.__file__)"],
+                capture_output=True,
+                text=True,
+                cwd=REPO_ROOT,
+                check=True,
+            )
+        return found.stdout.strip()
 
     @staticmethod
     def _pid(process: ManagedProcess) -> int:
@@ -688,9 +724,25 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a flag for the exporter under measurement, e.g. --exporter-arg=--torrents.max=100 (repeatable)",
     )
+    parser.add_argument(
+        "--exporter-code",
+        type=Path,
+        metavar="DIR",
+        help="run the exporter process from the qbt_exporter package in DIR (another checkout, e.g. a "
+        "`git worktree add` of an older commit); the simulator and the benchmark stay this checkout's",
+    )
     args = parser.parse_args(argv)
     if args.scrapes < 5:
         parser.error("--scrapes must be at least 5")
+    if args.exporter_code is not None:
+        if args.profile or args.memory:
+            parser.error("--profile and --memory run this checkout's code: not with --exporter-code")
+        if not (args.exporter_code / "qbt_exporter" / "__init__.py").is_file():
+            parser.error(f"--exporter-code: no qbt_exporter package in {args.exporter_code}")
+        EXPORTER_ENV["PYTHONPATH"] = str(args.exporter_code.resolve())
+        # ``python -m`` puts its working directory (this checkout) first on sys.path, before
+        # PYTHONPATH: without this the exporter would silently run this checkout's code.
+        EXPORTER_ENV["PYTHONSAFEPATH"] = "1"
     print(
         f"bench_simulator: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
