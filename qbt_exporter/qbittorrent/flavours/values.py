@@ -127,16 +127,26 @@ class Reader:
 
     def amount(self, key: str) -> float | int | None:
         """A quantity that cannot be negative; negative values are qBittorrent's -1 "unknown"."""
+        value = self.obj.get(key)
+        kind = type(value)
+        if (kind is int and 0 <= value < MAX_MAGNITUDE) or (kind is float and 0.0 <= value < _MAX_FLOAT):
+            return value  # the common case, decided without a second call (NaN fails the test)
         value = self._number(key)
         return None if value is None or value < 0 else value
 
     def eta(self, key: str) -> float | int | None:
         """Seconds to go; ``MAX_ETA`` and negatives mean infinite or unknown."""
+        value = self.obj.get(key)
+        if type(value) is int and 0 <= value < MAX_ETA:
+            return value
         value = self._number(key)
         return None if value is None or value < 0 or value >= MAX_ETA else value
 
     def count(self, key: str) -> int | None:
         """A whole non-negative number; -1 means "no data". A fraction is not a count: invalid."""
+        value = self.obj.get(key)
+        if type(value) is int and 0 <= value < MAX_MAGNITUDE:
+            return value
         value = self._number(key)
         if value is None or type(value) is int:
             return None if value is None or value < 0 else value
@@ -147,6 +157,9 @@ class Reader:
 
     def timestamp(self, key: str) -> float | int | None:
         """Unix seconds; <= 0 (-1, 0, Qt's invalid-date offsets) and >= 4294967295 mean "never"."""
+        value = self.obj.get(key)
+        if type(value) is int and 0 < value < NEVER:
+            return value
         value = self._number(key)
         return None if value is None or value <= 0 or value >= NEVER else value
 
