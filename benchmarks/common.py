@@ -238,6 +238,44 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
 
 
+@dataclass(frozen=True)
+class Target:
+    """One target of the performance issue: what is measured, its limit, and whether it is met
+    (a missed one says by how much, in its own unit and in per cent)."""
+
+    what: str
+    measured: float
+    limit: float
+    unit: str = ""
+
+    @property
+    def met(self) -> bool:
+        return self.measured <= self.limit
+
+    def line(self) -> str:
+        unit = self.unit
+        text = f"  {self.what} ≤ {self.limit:g}{unit}: {self.measured:.3g}{unit} -> {verdict(self.met)}"
+        if not self.met:
+            text += f" by {self.measured - self.limit:.3g}{self.unit} ({self.measured / self.limit - 1:.0%})"
+        return text
+
+
+def check_exit(targets: Sequence[Target], check: bool) -> int:
+    """The exit status of a benchmark: 1 under ``--check`` when a target is missed (or none was
+    judged), else 0; printed so that a log says why it failed."""
+    if not check:
+        return 0
+    if not targets:
+        print("--check: no target was judged (the judged size was not run)")
+        return 1
+    missed = [t.what for t in targets if not t.met]
+    print(
+        f"--check: {len(targets) - len(missed)} of {len(targets)} targets met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+    )
+    return 1 if missed else 0
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain aligned text table (numbers right-aligned), readable in a terminal and in Markdown."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
