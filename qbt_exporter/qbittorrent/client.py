@@ -274,7 +274,9 @@ class Client:
             resp = self._authenticated_get(call, request, endpoint, deadline)
             if allow_empty and not resp.body.strip():
                 return None
-            value = _decode_json(resp, endpoint)
+            text = _json_text(resp, endpoint)
+            del resp  # the bytes go before the objects are built (see jsonbody.text)
+            value = _parse_json(text, endpoint)
             return value if check is None else check(value)
 
         return self._counted(endpoint, attempt)
@@ -503,14 +505,17 @@ def _csrf_401(resp: Response) -> bool:
     return resp.status == 401 and not resp.body.strip()
 
 
-def _decode_json(resp: Response, endpoint: str) -> Any:
+def _json_text(resp: Response, endpoint: str) -> str:
     if not resp.body.strip():
         raise BadResponse("empty body where JSON was expected", endpoint=endpoint)
+    return jsonbody.text(resp.body)
+
+
+def _parse_json(text: str, endpoint: str) -> Any:
     try:
-        return jsonbody.loads(resp.body)
+        return jsonbody.parse(text)
     except (ValueError, RecursionError) as exc:
-        snippet = quote_reply(resp.body[:10_000].decode("utf-8", errors="replace"), 60)
-        raise BadResponse(f"not JSON ({exc}): {snippet}", endpoint=endpoint) from exc
+        raise BadResponse(f"not JSON ({exc}): {quote_reply(text[:10_000], 60)}", endpoint=endpoint) from exc
 
 
 def _host_value(netloc: str, scheme: str) -> str:

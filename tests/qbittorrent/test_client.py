@@ -8,9 +8,11 @@ tested against tiny socket servers on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import socket
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -934,3 +936,22 @@ def test_connection_refused_is_unreachable() -> None:
 
     assert type(info.value) is Unreachable
     assert counters.requests(stats, "version_api", "connection_error") == 1
+
+
+def test_json_reply_bytes_are_let_go_of_before_the_objects_are_built(rsps: responses.RequestsMock) -> None:
+    """While the objects are built the client holds the reply's text, not its bytes as well: at the
+    peak of a big list call, one body's size less (10 MB at 10,000 torrents). Above what the call
+    returns, its peak is the text (one body) now, against text + bytes (two) before."""
+    body = b"[" + b"0," * (2 * 1024 * 1024) + b"0]"
+    rsps.add(
+        "GET", BASE + "/api/v2/torrents/info", body=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+    )
+    client = make_client(dialect=V2, api_key="qbt_abcdefghijklmnopqrstuvwxyz12")
+    tracemalloc.start()
+    try:
+        value = client.get_json("/api/v2/torrents/info", endpoint="torrents", deadline=soon())
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(value) == 2 * 1024 * 1024 + 1
+    assert peak - kept < 1.5 * len(body)
