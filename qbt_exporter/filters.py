@@ -56,7 +56,8 @@ def _in(states: frozenset[str]) -> Callable[[Torrent], bool]:
 
 
 # qBittorrent's status filters (its WebUI side bar, base/torrentfilter.cpp), over the model's states.
-# "downloading" leaves stopped torrents out, as qBittorrent 5.1 does (older versions counted them);
+# "downloading" leaves stopped torrents out, as qBittorrent's current source does (4.x and 5.0 counted
+# them);
 # "stopped" is stoppedUP/stoppedDL only: an errored torrent is "errored" whatever the version.
 STATUS_GROUPS: dict[str, Callable[[Torrent], bool]] = {
     "downloading": _in(_DOWNLOADING),
