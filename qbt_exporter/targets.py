@@ -108,7 +108,7 @@ def build_reader(settings: Settings) -> Reader:
 
 
 def module_settings(
-    module: Module, target: Target, properties_max_age: float, trackers_max_age: float = 1800.0
+    module: Module, target: Target, properties_max_age: float, trackers_max_age: float
 ) -> Settings:
     """The settings of ``module`` for ``target``: the module's credentials and torrent filters
     (the flags' --torrents.* where the module says nothing), the target's URL; the flags' per-torrent

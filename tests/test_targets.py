@@ -219,7 +219,7 @@ def test_close_logs_out_of_every_target() -> None:
 def test_module_settings_send_the_modules_credentials_to_the_canonical_url_only() -> None:
     mod = module("m", "*.example")
     target = parse_target("http://QBT.bücher.example.:8080/")
-    reader = build_reader(module_settings(mod, target, 300.0))
+    reader = build_reader(module_settings(mod, target, 300.0, 1800.0))
     assert isinstance(reader.client, Client)
     assert reader.client.base_url == "http://qbt.xn--bcher-kva.example:8080"
     assert reader.collectors.process is None  # the process's own metrics belong to /metrics
@@ -237,7 +237,7 @@ def test_the_flags_torrent_filters_reach_every_reader() -> None:
     flags = parse(["--torrents.include", "category=movies", "--torrents.max", "7"], environ={})
     selection = Selection(flags.torrent_filters, flags.torrents_max)
     mod = parse_modules("modules: {m: {targets: ['*.example']}}", flags, {})["m"]
-    probed = build_reader(module_settings(mod, parse_target("http://qbt.example"), 300.0))
+    probed = build_reader(module_settings(mod, parse_target("http://qbt.example"), 300.0, 1800.0))
     assert probed.collectors.scraper.selection == selection
     assert (
         build_reader(Settings("http://qbt.lan", selection=selection)).collectors.scraper.selection
@@ -252,7 +252,7 @@ def test_a_modules_own_torrent_filters_reach_its_targets() -> None:
         "modules: {m: {targets: ['*.example'], torrents: {exclude: 'tag=private', max: 3}}}", flags, {}
     )["m"]
     selection = build_reader(
-        module_settings(mod, parse_target("http://qbt.example"), 300.0)
+        module_settings(mod, parse_target("http://qbt.example"), 300.0, 1800.0)
     ).collectors.scraper.selection
     assert (selection.include_text, selection.exclude_text, selection.max) == (
         "category=movies",
@@ -274,7 +274,7 @@ def test_an_evicted_target_leaves_nothing_behind() -> None:
     clock = FakeClock()
     with Simulator(SimulatorConfig(torrents=5, latency=False, churn=False, time_scale=0)) as simulator:
         targets = TargetPool(
-            lambda mod, target: build_reader(module_settings(mod, target, 300.0)),
+            lambda mod, target: build_reader(module_settings(mod, target, 300.0, 1800.0)),
             idle_timeout=60,
             clock=clock,
             retire=_retire_now,
