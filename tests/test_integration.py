@@ -206,7 +206,9 @@ def test_cut_short_scrape_is_valid_and_continues_next_time() -> None:
     # count as skipped again, so on a loaded machine a slow second scrape could skip more.)
     assert sim.requests_by_path["/query/propertiesGeneral"] > asked
     wasted = "qbittorrent_torrent_wasted_bytes_total"
-    assert len(nxt[wasted]) > len(got[wasted])
+    # A first scrape slowed down by a loaded machine may have fetched no properties at all: then the
+    # family is absent from it, which is zero torrents with property-only values, not an error.
+    assert len(nxt.get(wasted, [])) > len(got.get(wasted, []))
 
 
 def test_two_concurrent_scrapes_make_one_round_of_calls() -> None:
