@@ -1,19 +1,27 @@
 """Metric families stored as columns, and a fast text renderer for them.
 
-At 10,000 torrents a scrape carries about 220,000 samples. Building a prometheus_client ``Sample``
+At 10,000 torrents a scrape carries about 200,000 samples. Building a prometheus_client ``Sample``
 (a namedtuple with a label dict) for each and rendering it through ``generate_latest`` cost about
 1.1 s on the reference machine, more than qBittorrent's own answer. A ``Family`` keeps its samples
-as plain tuples and ``render_text`` writes them straight out, producing byte for byte what
-``generate_latest`` would (``tests/test_exposition.py`` holds it to that). For any other format
+as plain tuples or columns, and ``render_text`` writes them straight out, producing byte for byte
+what ``generate_latest`` would (``tests/test_exposition.py`` holds it to that). For any other format
 (OpenMetrics, when Prometheus asks for it), ``Family.to_metric`` hands prometheus_client an ordinary
 family and its own encoder does the work.
+
+The renderer works a column at a time, so that the per-sample work runs in C (``map``, ``join``,
+slice assignment) rather than in a Python loop: a family's lines are laid out as one list of
+pieces (the constant text between labels, each label column, the value texts) and joined once.
+The one step left in Python per sample is writing a number the way Go does (``_value_line``), and
+it is skipped for values seen before in a column of repeating integers (``_value_lines``).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress, repeat
+from typing import Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
@@ -37,18 +45,46 @@ def _go_float(value: float) -> str:
     return text
 
 
-_CHECKS = (0, 1, -1, 0.5, 1e6, 1234567, 12345678.9, 1e16, 1e22, 1e-7, -2e9, 4294967295, 2.5e300)
+_EXACT = 2**53  # integers below this in magnitude are exact as floats: their digits are str()'s
+_EXPONENT = {digits: f"e+{digits - 1:02d}\n" for digits in range(7, 17)}
+
+
+def _go_line(value: float) -> str:
+    """``_go_float(value)`` and a newline, with the two commonest cases first and cheaper: an
+    integer (bytes, seconds, counts: most values) is written from its own digits, without the
+    float repr and the search for its dot; a float below a million is its repr."""
+    if type(value) is int and -_EXACT < value < _EXACT:
+        if value < 1_000_000:
+            return f"{value}.0\n"
+        digits = str(value)
+        mantissa = digits.rstrip("0")
+        exponent = _EXPONENT[len(digits)]
+        return f"{mantissa[0]}.{mantissa[1:]}{exponent}" if len(mantissa) > 1 else mantissa + exponent
+    if type(value) is float and -math.inf < value < 1_000_000:
+        return repr(value) + "\n"
+    return _go_float(value) + "\n"
+
+
+_CHECKS = (
+    *(0, 1, -1, 0.5, 1e6, 1234567, 12345678.9, 1e16, 1e22, 1e-7, -2e9, 4294967295, 2.5e300, -0.0, 0.0),
+    *(999_999, 1_000_000, 1_000_001, 1_230_000, 10**15, 10**16 - 1, 10**16, _EXACT - 1, _EXACT, -_EXACT),
+    *(-_EXACT + 1, -1_234_567, 999_999.9, 1e-5, 5e-324, True, False, 0.1, 1 / 3, 123456.789),
+)
 
 
 def _formatter() -> Callable[[float], str]:
-    """``_go_float`` if it writes what this prometheus_client's ``floatToGoString`` writes, else the
+    """``_go_line`` if it writes what this prometheus_client's ``floatToGoString`` writes, else the
     latter: the text must stay byte for byte prometheus_client's whatever its version."""
     values = (*_CHECKS, math.inf, -math.inf, math.nan)
-    same = all(_go_float(value) == floatToGoString(value) for value in values)
-    return _go_float if same else floatToGoString
+    same = all(_go_line(value) == floatToGoString(value) + "\n" for value in values)
+    return _go_line if same else _reference_line
 
 
-_fmt = _formatter()
+def _reference_line(value: float) -> str:
+    return floatToGoString(value) + "\n"
+
+
+_line = _formatter()
 
 
 def _escape(value: str) -> str:
@@ -58,6 +94,38 @@ def _escape(value: str) -> str:
     return value
 
 
+class Columnar(Protocol):
+    """Samples held as columns: ``columns()`` gives one sequence per label (catalogue order) and
+    the values, all of one length."""
+
+    def columns(self) -> tuple[Sequence[Sequence[object]], Sequence[object]]: ...
+
+
+class Columns:
+    """A family's samples as columns; iterating gives the same samples as rows."""
+
+    __slots__ = ("labels", "values")
+
+    def __init__(self, labels: Sequence[Sequence[object]], values: Sequence[object]) -> None:
+        self.labels = labels
+        self.values = values
+
+    @classmethod
+    def known(cls, keys: list[str], values: list[float | None]) -> Columns:
+        """One label column and its values, without the samples whose value is unknown (None):
+        for a per-torrent family, by C-level calls, as every torrent passes here."""
+        if None not in values:
+            return cls([keys], values)
+        kept = list(map(operator.is_not, values, repeat(None)))
+        return cls([list(compress(keys, kept))], list(compress(values, kept)))
+
+    def columns(self) -> tuple[Sequence[Sequence[object]], Sequence[object]]:
+        return self.labels, self.values
+
+    def __iter__(self) -> Iterator[tuple[object, ...]]:
+        return zip(*self.labels, self.values, strict=True)
+
+
 class Family:
     """One metric family for one scrape; ``add(value, label=...)`` appends a sample."""
 
@@ -65,7 +133,8 @@ class Family:
 
     def __init__(self, spec: MetricSpec, rows: Iterable[tuple[object, ...]] | None = None) -> None:
         """``rows``, when given, is read once per rendering: a lazy view saves holding a tuple per
-        sample (a 10,000-torrent scrape has 200,000) for the whole of the scrape."""
+        sample (a 10,000-torrent scrape has 200,000) for the whole of the scrape. A ``Columnar``
+        one (``Columns``, the torrents collector's columns) is rendered a column at a time."""
         self.spec = spec
         self._added: list[tuple[object, ...]] = []
         self.rows: Iterable[tuple[object, ...]] = self._added if rows is None else rows
@@ -139,26 +208,112 @@ def iter_chunks(families: Iterable[Family]) -> Iterator[bytes]:
     joined text and its encoding at once. Per family, only one family's lines are in flight, and a
     consumer that compresses each chunk as it comes (``web``) never holds the whole text at all.
     """
-    fmt, escape = _fmt, _escape
+    escaped = _EscapedColumns()
     for family in families:
         spec = family.spec
         help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
-        out = [f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {spec.kind}\n"]
-        if not spec.labels:
-            out.extend([f"{spec.name} {fmt(value)}\n" for (value,) in family.rows])
-        elif len(spec.labels) == 1:
-            prefix = f'{spec.name}{{{spec.labels[0]}="'
-            out.extend(
-                [
-                    f'{prefix}{escape(label)}"}} {fmt(value)}\n'  # type: ignore[arg-type]
-                    for label, value in family.rows
-                ]
-            )
-        else:
-            # prometheus_client writes labels sorted by name; render in that order.
-            order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
-            keys = [f'{spec.labels[i]}="' for i in order]
-            for row in family.rows:
-                labels = '",'.join(keys[n] + escape(row[i]) for n, i in enumerate(order))  # type: ignore[arg-type]
-                out.append(f'{spec.name}{{{labels}"}} {fmt(row[-1])}\n')
-        yield "".join(out).encode("utf-8")
+        header = f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {spec.kind}\n"
+        labels, values = _columns(family)
+        yield _text(header, spec, labels, values, escaped).encode("utf-8")
+
+
+def _columns(family: Family) -> tuple[Sequence[Sequence[object]], Sequence[object]]:
+    """The family's label columns (catalogue order) and values, however its samples are held."""
+    rows = family.rows
+    columns = getattr(rows, "columns", None)
+    if columns is not None:
+        return columns()  # type: ignore[no-any-return]
+    table = list(zip(*rows, strict=True))  # rows of unequal length are a bug: raise, never guess
+    if not table:
+        return [[] for _ in family.spec.labels], []
+    return table[:-1], table[-1]
+
+
+def _text(
+    header: str,
+    spec: MetricSpec,
+    labels: Sequence[Sequence[object]],
+    values: Sequence[object],
+    escaped: _EscapedColumns,
+) -> str:
+    """``header`` and the sample lines of one family, laid out as one list of pieces and joined
+    once (the header rides on the first piece: no second copy of a family's text).
+
+    A line is ``name{a="…",b="…"} value``: the constant pieces (``name{a="``, ``",b="``,
+    ``"} ``) alternate with one label column each and then the value texts, every column filling
+    its own stride of the list by one slice assignment. prometheus_client writes labels sorted by
+    name; so are they here.
+    """
+    if len(labels) != len(spec.labels):
+        raise ValueError(f"{spec.name} has labels {spec.labels}, got {len(labels)} label columns")
+    count = len(values)
+    if not count:
+        return header
+    texts = _value_lines(values)
+    if not spec.labels:
+        prefix = spec.name + " "
+        return header + prefix + prefix.join(texts)  # every text ends in a newline
+    order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
+    stride = 2 * len(order) + 2
+    pieces: list[object] = [None] * (count * stride)
+    opening = f"{spec.name}{{"
+    for slot, index in enumerate(order):
+        pieces[2 * slot :: stride] = [f'{opening}{spec.labels[index]}="'] * count
+        pieces[2 * slot + 1 :: stride] = escaped(labels[index])
+        opening = '",'
+    pieces[stride - 2 :: stride] = ['"} '] * count
+    pieces[stride - 1 :: stride] = texts
+    pieces[0] = header + pieces[0]  # type: ignore[operator]
+    return "".join(pieces)  # type: ignore[arg-type]  # a label that is not a str raises here
+
+
+class _EscapedColumns:
+    """Label columns as they are written, escaped where needed, for one rendering.
+
+    Checking the whole column at once (three scans of its joined text) clears the common case, no
+    value needing escaping, without a call per label; a column shared by several families (the
+    torrents' hashes, in twenty) is checked once, by identity: this object holds every column it
+    saw until the rendering ends, so an identity is never reused in the meantime.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Sequence[object], Sequence[object]]] = {}
+
+    def __call__(self, column: Sequence[object]) -> Sequence[object]:
+        seen = self._seen.get(id(column))
+        if seen is not None:
+            return seen[1]
+        text = "".join(column)  # type: ignore[arg-type]  # a label that is not a str raises here
+        clean = "\\" not in text and "\n" not in text and '"' not in text
+        out = column if clean else list(map(_escape, column))  # type: ignore[arg-type]
+        self._seen[id(column)] = (column, out)
+        return out
+
+
+class _Texts(dict[object, str]):
+    """Value → its line text, each written once per family: ``map(texts.__getitem__, values)``
+    finds a repeated value without leaving C."""
+
+    def __missing__(self, value: object) -> str:
+        text = self[value] = _line(value)  # type: ignore[arg-type]
+        return text
+
+
+_INTEGERS = frozenset({int, bool})
+_SAMPLE = 64
+
+
+def _value_lines(values: Sequence[object]) -> list[str]:
+    """Each value's text and a newline.
+
+    A column of integers that repeat (speeds, peers, amounts left: mostly 0) writes each distinct
+    value once. Only integers: a dict takes ``0.0`` and ``-0.0`` for one key, yet they are written
+    differently. Whether values repeat is judged on the first few, to spare a column of distinct
+    values (sizes, dates) a dict insertion per value.
+    """
+    repeating = len(values) > _SAMPLE and len(set(values[:_SAMPLE])) <= _SAMPLE // 2
+    if repeating and set(map(type, values)) <= _INTEGERS:
+        return list(map(_Texts().__getitem__, values))
+    return list(map(_line, values))

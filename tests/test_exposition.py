@@ -85,6 +85,93 @@ def test_fast_float_format_writes_what_prometheus_client_writes(value: float) ->
     assert exposition._go_float(value) == floatToGoString(value)
 
 
+@given(
+    st.one_of(
+        st.floats(),
+        st.integers(min_value=-(2**63), max_value=2**64),
+        st.integers(min_value=-(2**54), max_value=2**54),
+        st.integers(min_value=999_000, max_value=1_001_000),
+        st.floats(min_value=-1e7, max_value=1e7),
+        st.booleans(),
+    )
+)
+@settings(max_examples=3000, deadline=None)
+def test_the_fast_value_line_writes_what_prometheus_client_writes(value: float) -> None:
+    """Its integer and small-float shortcuts, at and around their bounds (2**53, a million)."""
+    assert exposition._go_line(value) == floatToGoString(value) + "\n"
+
+
 def test_the_fast_float_format_is_the_one_in_use() -> None:
     """It is chosen only when it agrees with the installed prometheus_client (checked at import)."""
-    assert exposition._fmt is exposition._go_float
+    assert exposition._line is exposition._go_line
+
+
+def _same_as_prometheus_client(families: list[Family]) -> None:
+    assert render_text(families) == generate_latest(AsRegistry(families))  # type: ignore[arg-type]
+
+
+LABEL_TEXT = st.text(alphabet=st.sampled_from('ab"\\\n é'), max_size=6)
+VALUE = st.one_of(
+    st.integers(min_value=-3, max_value=3),  # repeating integers: written once per family, then found
+    st.sampled_from([0.0, -0.0, 1.0, True, False, 10**6, 2**53]),  # equal keys written differently
+    st.floats(),
+    st.integers(),
+)
+
+
+@given(st.lists(st.tuples(LABEL_TEXT, LABEL_TEXT, VALUE), max_size=150))
+@settings(max_examples=300, deadline=None)
+def test_columns_render_like_prometheus_client(samples: list[tuple[str, str, object]]) -> None:
+    """Columns of any labels and values, as rows and as columns, over both the path that writes each
+    value and the one that writes a repeating integer once (a column of more than 64 values)."""
+    hashes = [a for a, _, _ in samples]
+    states = [b for _, b, _ in samples]
+    values = [v for _, _, v in samples]
+    as_columns = Family(spec("qbittorrent_torrent_state"), exposition.Columns([hashes, states], values))
+    as_rows = Family(spec("qbittorrent_torrent_state"), list(zip(hashes, states, values, strict=True)))
+    one_label = Family(spec("qbittorrent_torrent_size_bytes"), exposition.Columns([hashes], values))
+    _same_as_prometheus_client([as_columns, as_rows, one_label])
+    assert render_text([as_columns]) == render_text([as_rows])
+
+
+def test_a_repeating_column_keeps_zero_and_negative_zero_apart() -> None:
+    """``0`` and ``-0.0`` are one key of a dict, yet written "0.0" and "-0.0"."""
+    values = [0, 1, 2] * 30 + [-0.0, 0.0, -0.0]
+    family = Family(
+        spec("qbittorrent_torrent_seeds"), exposition.Columns([[f"{n:040x}" for n in range(93)]], values)
+    )
+    text = render_text([family])
+    assert text.count(b" -0.0\n") == 2 and text.count(b" 0.0\n") == 31
+    _same_as_prometheus_client([family])
+
+
+def test_known_drops_the_samples_without_a_value() -> None:
+    columns = exposition.Columns.known(["a", "b", "c"], [1.0, None, 0.0])
+    assert list(columns) == [("a", 1.0), ("c", 0.0)]
+
+
+class FreshColumns:
+    """Columns built anew at each reading, as the torrents collector's are: a family's label column
+    is garbage once it is rendered, and its memory (and identity) free for the next one's."""
+
+    def __init__(self, label: str, count: int) -> None:
+        self.label, self.count = label, count
+
+    def columns(self) -> tuple[list[list[str]], list[float]]:
+        return [[self.label] * self.count], [1.0] * self.count
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        labels, values = self.columns()
+        return zip(labels[0], values, strict=True)
+
+
+def test_a_label_column_checked_for_escaping_is_never_mistaken_for_a_later_one() -> None:
+    """The renderer checks each label column once per rendering, by identity; a column freed after
+    its family would hand its identity to the next one, with labels that may need escaping."""
+    families = [
+        Family(spec("qbittorrent_torrent_size_bytes"), FreshColumns(label, 3))  # type: ignore[arg-type]
+        for _ in range(50)
+        for label in ("clean", 'a "quoted" \\ name\n')
+    ]
+    _same_as_prometheus_client(families)
+    assert render_text(families).count(b'hash="a \\"quoted\\" \\\\ name\\n"') == 150

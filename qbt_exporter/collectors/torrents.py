@@ -20,36 +20,46 @@ out are reported here too, so a dashboard can say that the per-torrent view is p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import operator
+from collections.abc import Callable, Iterator, Sequence
 
 from qbt_exporter.collectors.base import Collector, named
-from qbt_exporter.exposition import Family
-from qbt_exporter.metrics import CATALOGUE
+from qbt_exporter.exposition import Columns, Family
+from qbt_exporter.metrics import CATALOGUE, spec
 from qbt_exporter.qbittorrent.model import Torrent
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.selection import SelectionReport
 
 # The plain value rows read from each Torrent, in catalogue order.
 VALUE_ROWS = tuple(row for row in CATALOGUE if row.scope == "torrent" and row.read is not None)
+# qbittorrent_torrent_info's labels, in catalogue order, each read from the Torrent field of its name.
+_INFO = {label: operator.attrgetter(label) for label in spec("qbittorrent_torrent_info").labels}
 
 
 class _TorrentColumn:
-    """The (hash, value) samples of one per-torrent metric, read from the torrents as they are
-    rendered; torrents whose value is unknown have no sample. Lazy: holding a tuple per sample
-    (200,000 at 10,000 torrents) for the whole scrape costs more than reading twice."""
+    """The (hash, value) samples of one per-torrent metric, read from the torrents when they are
+    rendered; torrents whose value is unknown have no sample. Lazy: holding the values of every
+    per-torrent family (200,000 at 10,000 torrents) for the whole scrape costs more than reading
+    them when rendering. ``hashes`` is one list shared by every column of the scrape, so that the
+    renderer checks it for escaping once."""
 
-    __slots__ = ("read", "torrents")
+    __slots__ = ("hashes", "read", "torrents")
 
-    def __init__(self, torrents: list[Torrent], read: Callable[[Torrent], float | None]) -> None:
+    def __init__(
+        self, torrents: list[Torrent], hashes: list[str], read: Callable[[Torrent], float | None]
+    ) -> None:
         self.torrents = torrents
+        self.hashes = hashes
         self.read = read
 
-    def __iter__(self) -> Iterator[tuple[str, float]]:
-        read = self.read
-        for torrent in self.torrents:
-            value = read(torrent)
-            if value is not None:
-                yield torrent.hash, value
+    def columns(self) -> tuple[Sequence[Sequence[object]], Sequence[object]]:
+        """The hash column and the values, read by one C-level getter per torrent; the torrents
+        without a value are dropped from both."""
+        return Columns.known(self.hashes, list(map(self.read, self.torrents))).columns()
+
+    def __iter__(self) -> Iterator[tuple[object, ...]]:
+        labels, values = self.columns()
+        return zip(*labels, values, strict=True)
 
 
 class TorrentsCollector(Collector):
@@ -66,17 +76,14 @@ class TorrentsCollector(Collector):
         """One series per selected torrent; the flavour has already kept one torrent per hash."""
         assert result.snapshot is not None  # reads_qbittorrent: only called with a snapshot
         torrents = result.per_torrent()
-        info = named("qbittorrent_torrent_info")
-        info.add_each(
-            torrents, 1.0, hash="hash", name="name", category="category", tags="tags", tracker="tracker"
-        )
-        yield info
-        state = named("qbittorrent_torrent_state")
-        state.add_each(torrents, 1.0, hash="hash", state="state")
-        yield state
+        hashes = [torrent.hash for torrent in torrents]
+        ones = [1.0] * len(torrents)
+        info = [list(map(_INFO[label], torrents)) if label != "hash" else hashes for label in _INFO]
+        yield named("qbittorrent_torrent_info", Columns(info, ones))
+        yield named("qbittorrent_torrent_state", Columns([hashes, [t.state for t in torrents]], ones))
         for row in VALUE_ROWS:
             assert row.read is not None
-            yield Family(row, _TorrentColumn(torrents, row.read))
+            yield Family(row, _TorrentColumn(torrents, hashes, row.read))
         yield from _selection(result.selection or SelectionReport())
 
 
