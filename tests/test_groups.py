@@ -121,3 +121,19 @@ def test_filter_info_and_left_out_counts() -> None:
     (labels,) = plain["qbittorrent_exporter_torrents_filter_info"]
     assert dict(labels) == {"include": "", "exclude": "", "max": ""}
     assert set(plain["qbittorrent_exporter_torrents_left_out"].values()) == {0.0}
+
+
+def test_sums_add_in_the_lists_order_whatever_the_tag_combinations() -> None:
+    """A float sum depends on its order (1e16 + 1.0 is 1e16): each group adds its torrents in
+    qBittorrent's list order, also for a tag gathered from several tag combinations ("a" from
+    "a" and "a,b"), as the renderer of ``sum()`` over the group would."""
+    sizes = [1e16, 1.0, -1e16, 1.0]
+    tags = ["a", "a,b", "a", "b,a"]
+    torrents = [
+        torrent(n, tags=tag, size=size) for n, (tag, size) in enumerate(zip(tags, sizes, strict=True), 1)
+    ]
+    result = ScrapeResult(Snapshot(ServerInfo("v4.6.0", "v2", "2.9.3"), Transfer(), torrents))
+    families = {fam.spec.name: list(fam.rows) for fam in GroupsCollector().collect(result)}
+    assert ("a", sum(sizes)) in families["qbittorrent_tag_size_bytes"]  # 1e16 + 1 - 1e16 + 1 = 1.0
+    assert ("b", 1.0 + 1.0) in families["qbittorrent_tag_size_bytes"]
+    assert families["qbittorrent_category_size_bytes"] == [("", sum(sizes))]
