@@ -19,6 +19,11 @@ from typing import Any, Protocol
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
+try:  # ISA-L's deflate, where the platform has a wheel of it (pyproject's dependencies say which)
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - depends on the platform
+    isal_zlib = None
+
 from qbt_exporter import __version__
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import AsRegistry, Family, iter_chunks, render_text
@@ -63,6 +68,14 @@ def scrape_budget(environ: dict[str, Any], offset: float) -> float:
         timeout = DEFAULT_SCRAPE_TIMEOUT
     timeout = min(timeout, MAX_SCRAPE_TIMEOUT)  # also turns inf into a number
     return max(MIN_BUDGET, timeout - offset)
+
+
+class Compressor(Protocol):
+    """What ``zlib.compressobj`` and ``isal_zlib.compressobj`` both return."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
 
 
 class MetricsSource(Protocol):
@@ -202,11 +215,24 @@ def _encode(chunks: Iterable[bytes], gzipped: bool) -> list[bytes]:
     return _gzip(chunks) if gzipped else list(chunks)
 
 
+def _compressor() -> Compressor:
+    """A gzip stream at the fastest level of the fastest deflate at hand.
+
+    Prometheus asks for gzip on every scrape, and at 10,000 torrents the text is 20 MB: zlib's
+    level 1 spent 0.25 s of CPU on it, more than rendering it. ISA-L (``isal``, installed with the
+    exporter where it has wheels: x86-64 and ARM64) writes the same stream format about four times
+    faster and a little smaller; elsewhere, zlib's level 1. Either way the client inflates the
+    same text.
+    """
+    if isal_zlib is not None:
+        return isal_zlib.compressobj(1, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)  # type: ignore[no-any-return]
+    return zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+
 def _gzip(chunks: Iterable[bytes]) -> list[bytes]:
     """gzip the chunks one by one into one stream as they are rendered, so that the uncompressed
-    text (18 MB at 10,000 torrents) is never held whole (level 1: Prometheus asks for gzip on
-    every scrape, and on loopback the CPU matters more than the last few percent of size)."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    text (20 MB at 10,000 torrents) is never held whole (``_compressor`` says which deflate)."""
+    compressor = _compressor()
     out = [compressor.compress(chunk) for chunk in chunks]
     out.append(compressor.flush())
     return [part for part in out if part]
