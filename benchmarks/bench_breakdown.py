@@ -5,6 +5,8 @@ Run: ``python -m benchmarks.bench_breakdown [--torrents 10000] [--repeat 5]``
 Every phase works on the same real reply of the simulated qBittorrent 4.0.4 (latency off, so the
 HTTP phase is the transfer alone), and each is timed over ``--repeat`` runs (median). The two
 renderers are timed on the same families, so their ratio holds whatever the machine's noise.
+Only the families built from the list are here (no properties pass, no trackers reading):
+``benchmarks.bench_render`` times every collector's, against a baseline commit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import requests
 from prometheus_client.exposition import generate_latest
 
+from qbt_exporter import web
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, render_text
 from qbt_exporter.qbittorrent.flavours.common import parse_torrents, parse_transfer
@@ -35,6 +38,11 @@ def median_seconds(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
         result = work()
         times.append(time.perf_counter() - started)
     return statistics.median(times), result
+
+
+def _gzip_text(text: bytes) -> bytes:
+    compressor = web._compressor()
+    return compressor.compress(text) + compressor.flush()
 
 
 def run(torrents: int, repeat: int) -> None:
@@ -56,11 +64,12 @@ def run(torrents: int, repeat: int) -> None:
     collectors = Collectors(None, stats)  # type: ignore[arg-type]  # families() never scrapes
     build, families = median_seconds(lambda: collectors.families(ScrapeResult(snapshot)), repeat)
     fast, text = median_seconds(lambda: render_text(families), repeat)
+    gzip, _ = median_seconds(lambda: _gzip_text(text), repeat)
     registry = AsRegistry(families)
     slow, reference = median_seconds(lambda: generate_latest(registry), repeat)  # type: ignore[arg-type]
     assert text == reference, "the fast renderer must match prometheus_client byte for byte"
     series = sum(1 for line in text.splitlines() if not line.startswith(b"#"))
-    total = http + decode + parse + build + fast
+    total = http + decode + parse + build + fast + gzip
     print(
         f"\n{torrents} torrents, {series} series, {len(body) / 1e6:.1f} MB of JSON, "
         f"{len(text) / 1e6:.1f} MB of exposition (median of {repeat})"
@@ -71,6 +80,7 @@ def run(torrents: int, repeat: int) -> None:
         ("wire -> model (flavour)", parse),
         ("model -> metric families", build),
         ("render text (ours)", fast),
+        ("gzip it (web's compressor)", gzip),
     ]
     for name, seconds in rows:
         print(f"  {name:<34} {seconds:7.3f} s  {seconds / total:6.1%}")
