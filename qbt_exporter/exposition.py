@@ -308,12 +308,19 @@ _SAMPLE = 64
 def _value_lines(values: Sequence[object]) -> list[str]:
     """Each value's text and a newline.
 
-    A column of integers that repeat (speeds, peers, amounts left: mostly 0) writes each distinct
-    value once. Only integers: a dict takes ``0.0`` and ``-0.0`` for one key, yet they are written
-    differently. Whether values repeat is judged on the first few, to spare a column of distinct
-    values (sizes, dates) a dict insertion per value.
+    A column whose values repeat (speeds, peers, amounts left: mostly 0; the 1.0 of every info
+    and state series) writes each distinct value once. Whether they repeat is judged on the first
+    few, to spare a column of distinct values (sizes, dates) a dict insertion per value.
     """
     repeating = len(values) > _SAMPLE and len(set(values[:_SAMPLE])) <= _SAMPLE // 2
-    if repeating and set(map(type, values)) <= _INTEGERS:
+    if repeating and _one_text_per_key(values):
         return list(map(_Texts().__getitem__, values))
     return list(map(_line, values))
+
+
+def _one_text_per_key(values: Sequence[object]) -> bool:
+    """Whether values equal as dict keys are written alike: true but for ``0`` and ``-0.0``, one key
+    written "0.0" and "-0.0". So: integers only, or no zero, or nothing with a minus sign."""
+    if set(map(type, values)) <= _INTEGERS or 0 not in values:
+        return True
+    return min(map(math.copysign, repeat(1.0), values)) > 0  # type: ignore[arg-type]

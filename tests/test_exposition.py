@@ -145,6 +145,16 @@ def test_a_repeating_column_keeps_zero_and_negative_zero_apart() -> None:
     _same_as_prometheus_client([family])
 
 
+def test_a_repeating_float_column_keeps_zero_and_negative_zero_apart() -> None:
+    """Floats too: the 0.0 and 1.0 of a tracker_working column, with a -0.0 among them."""
+    values = [0.0, 1.0] * 40 + [-0.0, math.nan, math.inf, 1.0]
+    hashes = [f"{n:040x}" for n in range(len(values))]
+    family = Family(spec("qbittorrent_torrent_tracker_working"), exposition.Columns([hashes], values))
+    text = render_text([family])
+    assert text.count(b" -0.0\n") == 1 and text.count(b" 0.0\n") == 40 and text.count(b" NaN\n") == 1
+    _same_as_prometheus_client([family])
+
+
 def test_known_drops_the_samples_without_a_value() -> None:
     columns = exposition.Columns.known(["a", "b", "c"], [1.0, None, 0.0])
     assert list(columns) == [("a", 1.0), ("c", 0.0)]
