@@ -50,9 +50,12 @@ def run(torrents: int, repeat: int) -> None:
     with Simulator(config) as sim:
         session = requests.Session()
         session.post(f"{sim.url}/login", data={"username": "admin", "password": "adminadmin"}, timeout=30)
-        transfer_body = session.get(f"{sim.url}/query/transferInfo", timeout=30).content
+        # a connection per request: the simulator closes each after its reply, and reusing one it
+        # has just closed fails the request on a loaded machine
+        close = {"Connection": "close"}
+        transfer_body = session.get(f"{sim.url}/query/transferInfo", headers=close, timeout=30).content
         http, body = median_seconds(
-            lambda: session.get(f"{sim.url}/query/torrents", timeout=60).content, repeat
+            lambda: session.get(f"{sim.url}/query/torrents", headers=close, timeout=60).content, repeat
         )
     decode, items = median_seconds(lambda: json.loads(body), repeat)
     parse, (parsed, _) = median_seconds(
