@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -39,9 +40,11 @@ from pathlib import Path
 import requests
 
 from benchmarks.common import (
+    OwnMetrics,
     Scrape,
     Target,
     check_exit,
+    counter_delta,
     fmt_mib,
     fmt_s,
     mean,
@@ -321,8 +324,17 @@ def _measure(result: PeerResult, qbt: QBittorrent, scrapes: int, interval: float
             time.sleep(0.5)
 
 
+def our_requests(side: Side) -> list[dict[str, float]]:
+    """Our requests to qBittorrent in each steady scrape, by endpoint: the deltas of
+    ``qbittorrent_exporter_requests_total`` from the scrape before (the last warm-up for the first)."""
+    name = "qbittorrent_exporter_requests_total"
+    counts = [OwnMetrics.parse(s.text).by_label(name, "endpoint") for s in [side.warmups[-1], *side.scrapes]]
+    return [counter_delta(after, before) for before, after in itertools.pairwise(counts)]
+
+
 def report(result: PeerResult) -> str:
     ours, peer = result.ours, result.peer
+    requests_of = our_requests(ours)
     out = [
         f"=== real qBittorrent {result.qbt_version} with {result.torrents:,} torrents: "
         f"ours vs {PEER_PACKAGE}=={PEER_VERSION} (EXPORT_METRICS_BY_TORRENT=True) ===",
@@ -345,6 +357,7 @@ def report(result: PeerResult) -> str:
                 fmt_s(o.wall),
                 f"{o.cpu[ours.pid]:.2f}",
                 f"{o.cpu[ours.qbt_pid]:.2f}",
+                f"{sum(requests_of[index].values()):.0f}",
                 fmt_s(p.wall),
                 f"{p.cpu[peer.pid]:.2f}",
                 f"{p.cpu[peer.qbt_pid]:.2f}",
@@ -360,6 +373,7 @@ def report(result: PeerResult) -> str:
                 "ours wall",
                 "ours CPU s",
                 "qbt CPU s",
+                "ours req",
                 "peer wall",
                 "peer CPU s",
                 "qbt CPU s",
@@ -403,6 +417,11 @@ def report(result: PeerResult) -> str:
         ),
         "",
         f"upstream, same run: torrents/info median {fmt_s(ti)}, sync/maindata median {fmt_s(md)}",
+        "our requests to qBittorrent per steady scrape (qbittorrent_exporter_requests_total deltas): "
+        + ", ".join(
+            f"{endpoint} median {median([r.get(endpoint, 0.0) for r in requests_of]):g}"
+            for endpoint in sorted({e for r in requests_of for e in r})
+        ),
         f"ratio ours/peer: scrape latency {ratio:.2f}, exporter CPU {cpu_ratio:.2f}, "
         f"series {ours.series / peer.series:.1f}x as many",
         f"ours / torrents/info: {ours.latency / ti:.2f}; peer / torrents/info: {peer.latency / ti:.2f}",

@@ -269,7 +269,8 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         "--torrents.properties-max-age",
         "QBT_EXPORTER_TORRENTS_PROPERTIES_MAX_AGE",
         "5m",
-        "oldest per-torrent properties ever served; idle torrents are refreshed within it",
+        "oldest per-torrent properties ever served; idle torrents are refreshed within it, unless the "
+        "list shows they are stopped and have not run since",
     ),
     (
         "--torrents.include",
@@ -296,8 +297,8 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
         "--torrents.trackers-max-age",
         "QBT_EXPORTER_TORRENTS_TRACKERS_MAX_AGE",
         "30m",
-        "oldest per-torrent tracker status ever served; torrents whose state and tracker do not change "
-        "are refreshed within it",
+        "oldest per-torrent tracker status ever served; torrents that neither start nor stop and keep "
+        "their tracker are refreshed within it",
     ),
 )
 

@@ -5,12 +5,15 @@ qBittorrent about 1.4 ms per torrent on a legacy 4.0.4 (single-threaded, one TCP
 call): 14 s for 10,000 torrents, longer than Prometheus waits. So a torrent is fetched when it is
 new or its ``key`` changed (its state; for trackers also its tracker host), every scrape while it is
 ``busy`` (for the calls whose values go stale while data moves), and otherwise refreshed once per
-``max_age``. Each hash gets its own refresh age between half and all of ``max_age``, so a large
-library that was fetched at once is not refetched at once ever again: the refreshes spread over the
-window instead of arriving as a burst every ``max_age``.
+``max_age``, unless the list itself proves the value unchanged since it was fetched (``settled``:
+a paused torrent whose counters have not moved cannot have other values now). Each hash gets its
+own refresh age between half and all of ``max_age``, so a large library that was fetched at once is
+not refetched at once ever again: the refreshes spread over the window instead of arriving as a
+burst every ``max_age``.
 
 Values older than ``max_age`` are never served: a series that is absent for a while is better than
-one that lies about its freshness.
+one that lies about its freshness. A value's age counts from the last time it was known true: its
+fetch, or the last scrape whose list proved it unchanged.
 
 ``PerTorrentPolicy.run`` is one scrape's pass: new torrents and changes for as long as the deadline
 allows, refreshes of busy and aged ones within a budget tied to qBittorrent's own list time (each
@@ -51,13 +54,17 @@ class Plan:
     wants: Callable[[Torrent], bool]  # whether the call is of any use for this torrent
     key: Callable[[Torrent], Hashable]  # a change of it makes the torrent due ("changed")
     busy: Callable[[Torrent], bool] | None = None  # refreshed every scrape, within the budget
+    # A mark read from the list that proves the value unchanged for as long as it stays what it was
+    # at the fetch (with the same key); None when the list proves nothing for this torrent.
+    settled: Callable[[Torrent], Hashable | None] | None = None
 
 
 @dataclass(slots=True)
 class _Entry(Generic[V]):
     value: V
     key: Hashable
-    fetched_at: float
+    known_at: float  # when the value was last known true: fetched, or proved unchanged (``settled``)
+    mark: Hashable | None = None  # the plan's ``settled`` mark at the fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +104,12 @@ class PerTorrentCache(Generic[V]):
 
         New torrents come first (they have no values at all), then changes, then busy torrents and
         aged entries, each oldest first, so that a refresh cut short by the time budget resumes
-        where it stopped.
+        where it stopped. An entry the list proves unchanged (``Plan.settled``: the same mark as at
+        the fetch) is known true as of ``now`` and is not due. A different mark proves nothing:
+        the entry ages from the last time it was known true, like any other (a held torrent whose
+        counters move on every scrape would otherwise cost a call per scrape beyond the budget).
         """
-        wants, key, is_busy = self.plan.wants, self.plan.key, self.plan.busy
+        wants, key, is_busy, settled = self.plan.wants, self.plan.key, self.plan.busy, self.plan.settled
         new: list[Due] = []
         changed: list[Due] = []
         busy: list[tuple[float, Due]] = []
@@ -112,23 +122,28 @@ class PerTorrentCache(Generic[V]):
                 new.append(Due(torrent.hash, "new"))
             elif entry.key != key(torrent):
                 changed.append(Due(torrent.hash, "changed"))
+            elif entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
+                entry.known_at = now  # the list proves the value unchanged since the fetch
             elif is_busy is not None and is_busy(torrent):
-                busy.append((entry.fetched_at, Due(torrent.hash, "busy")))
-            elif now - entry.fetched_at >= refresh_age(torrent.hash, self.max_age):
-                aged.append((entry.fetched_at, Due(torrent.hash, "aged")))
+                busy.append((entry.known_at, Due(torrent.hash, "busy")))
+            elif now - entry.known_at >= refresh_age(torrent.hash, self.max_age):
+                aged.append((entry.known_at, Due(torrent.hash, "aged")))
         busy.sort(key=lambda pair: pair[0])
         aged.sort(key=lambda pair: pair[0])
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
-    def store(self, torrent_hash: str, value: V, key: Hashable, now: float) -> None:
-        self._entries[torrent_hash] = _Entry(value, key, now)
+    def store(
+        self, torrent_hash: str, value: V, key: Hashable, now: float, mark: Hashable | None = None
+    ) -> None:
+        """Remember a fetched value with the torrent's ``key`` and ``settled`` mark as listed."""
+        self._entries[torrent_hash] = _Entry(value, key, now, mark)
 
     def get(self, torrent_hash: str, now: float) -> tuple[V, float] | None:
         """The remembered value and its age, or ``None`` if absent or older than max_age."""
         entry = self._entries.get(torrent_hash)
         if entry is None:
             return None
-        age = now - entry.fetched_at
+        age = now - entry.known_at
         if age > self.max_age:
             return None
         return entry.value, age
@@ -200,10 +215,10 @@ class PerTorrentPolicy(Generic[V]):
         and aged torrents stop after ``refresh_budget(list_seconds)``: what does not fit waits for
         the next scrape, oldest first.
         """
-        cache, clock, key = self.cache, self._clock, self.cache.plan.key
+        cache, clock, plan = self.cache, self._clock, self.cache.plan
         budget = refresh_budget(list_seconds)
         cache.retain(t.hash for t in torrents)
-        key_of = {t.hash: key(t) for t in torrents}
+        listed = {t.hash: t for t in torrents}
         vanished: set[str] = set()
         started = clock()
         due = cache.due(torrents, started)
@@ -232,7 +247,9 @@ class PerTorrentPolicy(Generic[V]):
                 vanished.add(item.hash)
                 cache.forget(item.hash)
             else:
-                cache.store(item.hash, value, key_of[item.hash], clock())
+                torrent = listed[item.hash]
+                mark = plan.settled(torrent) if plan.settled is not None else None
+                cache.store(item.hash, value, plan.key(torrent), clock(), mark)
         values, oldest = self._served(torrents, vanished)
         return PassResult(values, PassReport(len(due) - fetched, oldest, cut_short, failed, error), vanished)
 

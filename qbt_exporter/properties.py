@@ -3,21 +3,26 @@
 The properties call fills the values a version's torrent list lacks (wasted bytes, seeding time,
 connections...). It is only of use for a torrent with such a value missing; it is made again when
 the torrent's state changes, every scrape while the torrent moves data (those values go stale fast),
-and otherwise once per max age, all within the shared policy's budget. The values are folded into
-the torrents themselves, which the torrents collector emits; the torrent-properties collector
-reports on the pass.
+and otherwise once per max age, all within the shared policy's budget; not at all while the list
+proves them unchanged: a torrent held paused (stopped, queued...: ``torrent_activity``) whose
+active time, downloaded and uploaded bytes in the list are what they were at the fetch has not run
+since, so none of its property values (connections 0, wasted bytes, seeding time) can have moved.
+That proof needs the active time in the list (4.0.4 and every v2 have it; older lists do not). The
+values are folded into the torrents themselves, which the torrents collector emits; the
+torrent-properties collector reports on the pass.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import PassReport, PerTorrentCache, PerTorrentPolicy, Plan
 from qbt_exporter.qbittorrent.model import BUSY_STATES, Torrent, TorrentProperties
 from qbt_exporter.stats import Stats
+from qbt_exporter.torrent_activity import HELD_STATES
 
 # The properties pass's report: the shared one, under the name its collector and scraper use.
 PropertiesPass = PassReport
@@ -31,7 +36,16 @@ def _state(torrent: Torrent) -> str:
     return torrent.state
 
 
-PLAN = Plan(wants=Torrent.missing_properties, key=_state, busy=_is_busy)
+def _settled(torrent: Torrent) -> Hashable | None:
+    """The list's own counters of a held torrent: the same at the fetch and now means it never ran
+    in between (its active time would have grown). ``None`` when the list lacks one of them."""
+    if torrent.state not in HELD_STATES:
+        return None
+    mark = (torrent.active_seconds, torrent.downloaded, torrent.uploaded)
+    return None if None in mark else mark
+
+
+PLAN = Plan(wants=Torrent.missing_properties, key=_state, busy=_is_busy, settled=_settled)
 
 
 class PropertiesCache(PerTorrentCache[TorrentProperties]):

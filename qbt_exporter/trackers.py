@@ -1,10 +1,12 @@
 """Tracker health per torrent and per tracker host, read through the shared per-torrent policy.
 
 A torrent's trackers come from one call per torrent (``Flavour.trackers``). The call is made when the
-torrent is new, when its state, its ``tracker`` field (the host of the tracker that works, which
-qBittorrent empties when none does) or 5.2's tracker error/warning flags change, and otherwise once
-per max age (spread by hash, within the shared refresh budget: ``pertorrent.py``). A tracker's status
-only changes when qBittorrent announces, every 30 minutes or so on most trackers, and a tracker that
+torrent is new, when it starts or stops running (``torrent_activity.announce_class``: a move between
+running states such as ``stalledUP`` and ``uploading`` is peers coming and going, which its trackers
+do not see), when its ``tracker`` field (the host of the tracker that works, which qBittorrent
+empties when none does) or 5.2's tracker error/warning flags change, and otherwise once per max age
+(spread by hash, within the shared refresh budget: ``pertorrent.py``). A tracker's status only
+changes when qBittorrent announces, every 30 minutes or so on most trackers, and a tracker that
 starts failing usually changes the ``tracker`` field too, which makes the torrent due at once.
 
 Each reply is summarised when it arrives, so the cache holds a few strings per torrent, not the
@@ -25,6 +27,7 @@ from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import PassReport, PerTorrentPolicy, Plan
 from qbt_exporter.qbittorrent.model import Torrent, TrackerEntry
 from qbt_exporter.stats import Stats
+from qbt_exporter.torrent_activity import announce_class
 from qbt_exporter.tracker_messages import classify, loggable
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def summarise(entries: list[TrackerEntry]) -> TorrentTrackers:
 
 
 def _key(torrent: Torrent) -> Hashable:
-    return (torrent.state, torrent.tracker, torrent.tracker_error, torrent.tracker_warning)
+    return (announce_class(torrent.state), torrent.tracker, torrent.tracker_error, torrent.tracker_warning)
 
 
 def _identified(torrent: Torrent) -> bool:

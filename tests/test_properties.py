@@ -1,10 +1,12 @@
 import hashlib
 
+import pytest
+
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import refresh_age
 from qbt_exporter.properties import PropertiesCache, PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent.errors import HttpError
-from qbt_exporter.qbittorrent.model import TorrentProperties
+from qbt_exporter.qbittorrent.model import Torrent, TorrentProperties
 from qbt_exporter.stats import Stats
 from tests.fakes import torrent
 
@@ -121,3 +123,60 @@ def test_a_failed_call_is_reported_and_the_pass_goes_on() -> None:
     assert done.report.error is not None and "500" in done.report.error
     assert [t.wasted for t in done.torrents] == [None, 1]
     assert stats.get("properties_refreshes", "new") == 1
+
+
+def test_a_held_torrent_whose_list_counters_stand_still_is_never_refetched_and_stays_served() -> None:
+    """A stopped or queued torrent is paused in libtorrent: while its active time, downloaded and
+    uploaded bytes in the list stay what they were at the fetch, its properties cannot have moved.
+    They are served as known true now (age 0), with no call, however long that lasts."""
+    clock = Ticking(0.0)
+    stats = Stats()
+    policy = PropertiesPolicy(max_age=300, stats=stats, clock=clock)
+    queued, stopped = torrent(1, "queuedUP"), torrent(2, "stoppedUP")
+    policy.complete(clock.fetch, [queued, stopped], Deadline.never(), list_seconds=0.0)
+    assert clock.calls == [queued.hash, stopped.hash]
+    clock.calls.clear()
+    for _ in range(10):  # 10 x max_age: every value would have aged twice over
+        clock.now += 300
+        done = policy.complete(clock.fetch, [queued, stopped], Deadline.never(), list_seconds=0.0)
+        assert clock.calls == []
+        assert [t.wasted for t in done.torrents] == [1, 1] and done.report.max_age == 0.0
+    assert stats.get("properties_refreshes", "aged") == 0
+
+
+def test_a_held_torrent_whose_active_time_moved_ages_from_the_last_scrape_that_proved_it() -> None:
+    """It ran between two scrapes (the same state, more active time): nothing is proved any more,
+    so the value ages from the last scrape whose list proved it, and is refreshed by its age (not at
+    once, beyond the budget: a held torrent whose counters move on every scrape is just idle)."""
+    clock = Ticking(0.0)
+    stats = Stats()
+    policy = PropertiesPolicy(max_age=300, stats=stats, clock=clock)
+    held = torrent(1, "stoppedUP")
+    policy.complete(clock.fetch, [held], Deadline.never(), list_seconds=0.0)
+    clock.calls.clear()
+    clock.now = 1000.0
+    policy.complete(clock.fetch, [held], Deadline.never(), list_seconds=0.0)  # proved at 1000
+    ran = torrent(1, "stoppedUP", active_seconds=90.0)
+    clock.now = 1000.0 + refresh_age(held.hash, 300) - 1
+    done = policy.complete(clock.fetch, [ran], Deadline.never(), list_seconds=0.0)
+    assert clock.calls == [] and done.report.max_age == refresh_age(held.hash, 300) - 1
+    clock.now += 1
+    policy.complete(clock.fetch, [ran], Deadline.never(), list_seconds=0.0)
+    assert clock.calls == [held.hash] and stats.get("properties_refreshes", "aged") == 1
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        torrent(1, "stalledUP"),  # running: its counters move (connections too), so it ages
+        torrent(1, "stoppedUP", active_seconds=None),  # the legacy list has no active time: no proof
+    ],
+)
+def test_without_a_proof_from_the_list_idle_torrents_still_age(listed: Torrent) -> None:
+    clock = Ticking(0.0)
+    policy = PropertiesPolicy(max_age=300, stats=Stats(), clock=clock)
+    policy.complete(clock.fetch, [listed], Deadline.never(), list_seconds=0.0)
+    clock.calls.clear()
+    clock.now += 300
+    done = policy.complete(clock.fetch, [listed], Deadline.never(), list_seconds=0.0)
+    assert clock.calls == [listed.hash] and done.report.max_age == 0.0

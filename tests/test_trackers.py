@@ -171,3 +171,30 @@ def test_a_failing_torrents_messages_are_logged_at_debug_only_without_url_or_key
     text = record.getMessage()
     assert "unregistered" in text and "Unregistered torrent" in text and "tracker.example.org" in text
     assert "passkey=abc" not in text and "0123456789abcdef" not in text and "pw@" not in text
+
+
+def test_moving_between_running_states_makes_no_call_and_starting_or_stopping_does() -> None:
+    """Peers coming and going (stalledUP <-> uploading, completion) is not something a torrent's
+    trackers see; being stopped, queued or checked is."""
+    clock = FakeClock()
+    one, two = torrent(1, "stalledUP", tracker="t.example"), torrent(2, "downloading", tracker="t.example")
+    flavour = FakeFlavour(torrents=[one, two], clock=clock)
+    coll = make(flavour, clock)
+    coll.collect_within(Deadline(5, clock))
+    flavour.tracker_calls.clear()
+    for states in (("uploading", "stalledDL"), ("stalledUP", "uploading"), ("forcedUP", "metaDL")):
+        clock.advance(5)
+        flavour.torrents = [
+            dataclasses.replace(one, state=states[0]),
+            dataclasses.replace(two, state=states[1]),
+        ]
+        coll.collect_within(Deadline(5, clock))
+        assert flavour.tracker_calls == []
+    clock.advance(5)
+    flavour.torrents = [
+        dataclasses.replace(one, state="stoppedUP"),
+        dataclasses.replace(two, state="queuedDL"),
+    ]
+    coll.collect_within(Deadline(5, clock))
+    assert flavour.tracker_calls == [one.hash, two.hash]
+    assert coll.stats.get("trackers_refreshes", "changed") == 2
