@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from prometheus_client.exposition import generate_latest
 
+from benchmarks.bench_render import get_retried
 from qbt_exporter import web
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, render_text
@@ -49,14 +50,12 @@ def run(torrents: int, repeat: int) -> None:
     config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)
     with Simulator(config) as sim:
         session = requests.Session()
+        # a connection per request: the simulator closes each after its reply, and a pooled one it
+        # has just closed fails the next request on a loaded machine
+        session.headers["Connection"] = "close"
         session.post(f"{sim.url}/login", data={"username": "admin", "password": "adminadmin"}, timeout=30)
-        # a connection per request: the simulator closes each after its reply, and reusing one it
-        # has just closed fails the request on a loaded machine
-        close = {"Connection": "close"}
-        transfer_body = session.get(f"{sim.url}/query/transferInfo", headers=close, timeout=30).content
-        http, body = median_seconds(
-            lambda: session.get(f"{sim.url}/query/torrents", headers=close, timeout=60).content, repeat
-        )
+        transfer_body = get_retried(session, f"{sim.url}/query/transferInfo")
+        http, body = median_seconds(lambda: get_retried(session, f"{sim.url}/query/torrents"), repeat)
     decode, items = median_seconds(lambda: json.loads(body), repeat)
     parse, (parsed, _) = median_seconds(
         lambda: parse_torrents((obj.get("hash"), obj) for obj in items), repeat
