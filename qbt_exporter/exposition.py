@@ -143,17 +143,6 @@ class Family:
         """One sample; labels by name, so that a reordered catalogue row cannot swap two labels."""
         self._added.append((*self._order(labels), value))
 
-    def add_each(self, items: Iterable[object], value: float, /, **attributes: str) -> None:
-        """One sample per item, each label read from the item attribute named for it
-        (``hash="hash"``). One C-level getter per item: this runs for every torrent."""
-        names = self._order(attributes)
-        if len(names) == 1:
-            single = operator.attrgetter(*names)
-            self._added.extend([(single(item), value) for item in items])
-        else:
-            several, tail = operator.attrgetter(*names), (value,)
-            self._added.extend([several(item) + tail for item in items])  # the fastest form measured
-
     def _order(self, labels: dict[str, object]) -> list[object]:
         """``labels`` in the order of the catalogue row; a missing or unknown name is a bug."""
         if len(labels) != len(self.spec.labels) or not all(name in labels for name in self.spec.labels):
