@@ -177,9 +177,18 @@ def traced_peak(work: Callable[[], Any]) -> int:
     return peak
 
 
-def run(torrents: int, repeat: int, versions: list[Version], data: tuple[Snapshot, list[Any], dict]) -> None:
+def run(
+    torrents: int,
+    repeat: int,
+    versions: list[Version],
+    data: tuple[Snapshot, list[Any], dict],
+    list_only: bool = False,
+) -> None:
     snapshot, selected, trackers = data
-    results = {v.label: scrape_result(v, snapshot, selected, trackers) for v in versions}
+    if list_only:  # the families bench_breakdown builds: from the list alone, no per-torrent passes
+        results = {v.label: v.scraper.ScrapeResult(snapshot) for v in versions}
+    else:
+        results = {v.label: scrape_result(v, snapshot, selected, trackers) for v in versions}
     texts = {}
     for v in versions:
         families = v.families(results[v.label])
@@ -206,7 +215,8 @@ def run(torrents: int, repeat: int, versions: list[Version], data: tuple[Snapsho
             times[v.label].setdefault("families+render+gzip", []).append(build + both)
 
     print(
-        f"\n{torrents} torrents, {series} series, {len(text) / 1e6:.1f} MB of text; every collector on; "
+        f"\n{torrents} torrents, {series} series, {len(text) / 1e6:.1f} MB of text; "
+        f"{'the list alone (no properties, no trackers)' if list_only else 'every collector on'}; "
         f"thread CPU, median of {repeat}, interleaved"
     )
     print(f"  {'phase':<24}" + "".join(f"{v.label:>16}" for v in versions) + "      ratio")
@@ -226,6 +236,9 @@ def main() -> None:
     parser.add_argument("--torrents", type=int, nargs="+", default=[10000])
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--baseline", default="main", help="git ref to compare with ('' for none)")
+    parser.add_argument(
+        "--list-only", action="store_true", help="only the families built from the list (as bench_breakdown)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         versions = []
@@ -240,7 +253,7 @@ def main() -> None:
         versions.append(Version("this code", "qbt_exporter"))
         print(f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
         for n in args.torrents:
-            run(n, args.repeat, versions, model(n))
+            run(n, args.repeat, versions, model(n), args.list_only)
 
 
 if __name__ == "__main__":
