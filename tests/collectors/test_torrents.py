@@ -3,12 +3,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qbt_exporter.collectors import Collectors, registry
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.exposition import AsRegistry
+from qbt_exporter.exposition import AsRegistry, render_text
 from qbt_exporter.metrics import CATALOGUE
 from qbt_exporter.qbittorrent.errors import Unreachable
 from qbt_exporter.qbittorrent.model import TORRENT_STATES, Transfer
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.stats import Stats
+from tests.clocks import FakeClock
 from tests.fakes import FakeClient, FakeFlavour, torrent
 
 
@@ -113,3 +114,40 @@ def test_a_torrent_without_a_hash_counts_in_the_totals_and_has_no_series() -> No
     hashes = {labels["hash"] for name, rows in got.items() for labels, _ in rows if "hash" in labels}
     assert hashes == {torrent(1).hash}
     assert flavour.property_calls == [torrent(1).hash]
+
+
+def test_each_scrape_renders_its_own_values_whatever_the_scrapes_before() -> None:
+    """A renderer that kept anything from one scrape to the next (a label, a value's text) must never
+    serve it stale: one exporter renders a library whose values change, whose torrents are renamed
+    (to names that need escaping), removed and re-added, exactly as a fresh exporter and
+    prometheus_client render each scrape. Over 64 torrents, so that repeating columns are written
+    by the path that writes each distinct value once."""
+    library = [torrent(n, seeds=n % 3, size=10**6 * n, upload_speed=0) for n in range(1, 101)]
+    scrapes = [
+        library,
+        [
+            t if t.hash != library[4].hash else torrent(5, seeds=7, size=1.5, upload_speed=-0.0)
+            for t in library
+        ],
+        [torrent(n, name='re"named\\ \n', seeds=n % 3, size=10**6 * n) for n in range(1, 101) if n != 9],
+        [*library[:8], torrent(9, seeds=0, size=0.0, upload_speed=0), *library[9:]],
+    ]
+    flavour = FakeFlavour()
+    stats = Stats()
+    scraper = Scraper(FakeClient(), stats, detect=lambda *_: flavour, clock=FakeClock())  # type: ignore[arg-type]
+    kept = Collectors(scraper, stats, clock=lambda: 0.0)
+    for torrents in scrapes:
+        flavour.torrents = torrents
+        families = kept.collect_within(Deadline(10))
+        fresh_stats = Stats()
+        fresh_scraper = Scraper(FakeClient(), fresh_stats, detect=lambda *_: flavour, clock=FakeClock())  # type: ignore[arg-type]
+        fresh = Collectors(fresh_scraper, fresh_stats, clock=lambda: 0.0).collect_within(Deadline(10))
+        text = render_text(families).decode()
+        assert text == generate_latest(AsRegistry(families)).decode()  # type: ignore[arg-type]
+        assert _per_torrent(text) == _per_torrent(render_text(fresh).decode())
+        sizes = {labels["hash"]: value for labels, value in samples(text)["qbittorrent_torrent_size_bytes"]}
+        assert sizes == {t.hash: float(t.size) for t in torrents}  # type: ignore[arg-type]
+
+
+def _per_torrent(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("qbittorrent_torrent_")]
