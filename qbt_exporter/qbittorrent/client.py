@@ -262,11 +262,14 @@ class Client:
         params: dict[str, Any] | None = None,
         allow_empty: bool = False,
         check: Callable[[Any], Any] | None = None,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """``get`` + JSON decoding; an empty body is ``None`` if ``allow_empty``, else ``BadResponse``.
 
         ``check`` validates the decoded reply's shape inside the counted call, so a reply of the
         wrong shape is counted as ``bad_response`` rather than ``ok`` before the flavour rejects it.
+        ``decode`` reads the body's bytes in place of ``jsonbody`` (the torrent list is read as it
+        is decoded, see ``flavours.torrentlist``); a ValueError from it is a reply that is not JSON.
         """
         request = _Request("GET", path, params)
 
@@ -274,9 +277,14 @@ class Client:
             resp = self._authenticated_get(call, request, endpoint, deadline)
             if allow_empty and not resp.body.strip():
                 return None
-            text = _json_text(resp, endpoint)
-            del resp  # the bytes go before the objects are built (see jsonbody.text)
-            value = _parse_json(text, endpoint)
+            body = _json_body(resp, endpoint)
+            del resp
+            if decode is not None:
+                value = _decoded(decode, body, endpoint)
+            else:
+                text = jsonbody.text(body)
+                del body  # the bytes go before the objects are built (see jsonbody.text)
+                value = _decoded(jsonbody.parse, text, endpoint)
             return value if check is None else check(value)
 
         return self._counted(endpoint, attempt)
@@ -505,17 +513,20 @@ def _csrf_401(resp: Response) -> bool:
     return resp.status == 401 and not resp.body.strip()
 
 
-def _json_text(resp: Response, endpoint: str) -> str:
+def _json_body(resp: Response, endpoint: str) -> bytes:
     if not resp.body.strip():
         raise BadResponse("empty body where JSON was expected", endpoint=endpoint)
-    return jsonbody.text(resp.body)
+    return resp.body
 
 
-def _parse_json(text: str, endpoint: str) -> Any:
+def _decoded(decode: Callable[[T], Any], data: T, endpoint: str) -> Any:
+    """``decode(data)`` for the body's bytes or text; what is not JSON is ``BadResponse``."""
     try:
-        return jsonbody.parse(text)
+        return decode(data)
     except (ValueError, RecursionError) as exc:
-        raise BadResponse(f"not JSON ({exc}): {quote_reply(text[:10_000], 60)}", endpoint=endpoint) from exc
+        sample = data[:10_000]  # type: ignore[index]
+        text = sample if isinstance(sample, str) else bytes(sample).decode("utf-8", "replace")
+        raise BadResponse(f"not JSON ({exc}): {quote_reply(text, 60)}", endpoint=endpoint) from exc
 
 
 def _host_value(netloc: str, scheme: str) -> str:
