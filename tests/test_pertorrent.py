@@ -1,8 +1,6 @@
 """The shared per-torrent policy with a plan other than the properties one: its own change key, no
 busy refresh, values served by hash."""
 
-import dataclasses
-
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import PassReport, PerTorrentPolicy, Plan
 from qbt_exporter.qbittorrent.model import Torrent
@@ -31,7 +29,7 @@ def test_a_change_of_the_plans_key_makes_a_torrent_due_and_busy_does_not_without
     calls.hashes.clear()
     calls.reasons.clear()
     now[0] = 10.0
-    moved_host = dataclasses.replace(moved, tracker="other.example")
+    moved_host = moved._replace(tracker="other.example")
     second = policy.run(calls.fetch, [quiet, moved_host, busy], Deadline.never(), 0.0)
     assert calls.hashes == [moved.hash] and calls.reasons == ["changed"]
     assert second.report == PassReport(skipped=0, max_age=10.0)

@@ -3,7 +3,6 @@ trackers collector emits (host labels only, no series for a torrent whose tracke
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
@@ -140,7 +139,7 @@ def test_calls_are_made_when_new_when_the_tracker_field_changes_and_when_aged() 
     clock.advance(60)
     coll.collect_within(Deadline(5, clock))
     assert flavour.tracker_calls == []  # nothing changed, nothing aged: no call
-    flavour.torrents = [dataclasses.replace(one, tracker=""), two]  # qBittorrent: no tracker works now
+    flavour.torrents = [one._replace(tracker=""), two]  # qBittorrent: no tracker works now
     coll.collect_within(Deadline(5, clock))
     assert flavour.tracker_calls == [one.hash]
     flavour.tracker_calls.clear()
@@ -185,15 +184,15 @@ def test_moving_between_running_states_makes_no_call_and_starting_or_stopping_do
     for states in (("uploading", "stalledDL"), ("stalledUP", "uploading"), ("forcedUP", "metaDL")):
         clock.advance(5)
         flavour.torrents = [
-            dataclasses.replace(one, state=states[0]),
-            dataclasses.replace(two, state=states[1]),
+            one._replace(state=states[0]),
+            two._replace(state=states[1]),
         ]
         coll.collect_within(Deadline(5, clock))
         assert flavour.tracker_calls == []
     clock.advance(5)
     flavour.torrents = [
-        dataclasses.replace(one, state="stoppedUP"),
-        dataclasses.replace(two, state="queuedDL"),
+        one._replace(state="stoppedUP"),
+        two._replace(state="queuedDL"),
     ]
     coll.collect_within(Deadline(5, clock))
     assert flavour.tracker_calls == [one.hash, two.hash]
