@@ -332,15 +332,17 @@ class _Replying:
         self.body = body
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        """The client's contract: empty is None only when allowed; ``check`` sees every decoded value."""
+        """The client's contract: empty is None only when allowed; ``decode`` reads the bytes in place
+        of jsonbody; ``check`` sees every decoded value."""
         from qbt_exporter.qbittorrent.errors import BadResponse
 
         if not self.body.strip():
             if kwargs.get("allow_empty"):
                 return None
             raise BadResponse("empty", endpoint=kwargs["endpoint"])
+        decode = kwargs.get("decode") or jsonbody.loads
         try:
-            value = jsonbody.loads(self.body)
+            value = decode(self.body)
         except (ValueError, RecursionError) as exc:
             raise BadResponse(str(exc), endpoint=kwargs["endpoint"]) from exc
         check = kwargs.get("check")

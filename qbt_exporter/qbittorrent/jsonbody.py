@@ -22,29 +22,35 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-CHUNK = 1 << 20  # bytes decoded at a time: the only wide copy ever held
+CHUNK = 1 << 20  # bytes turned into text at a time by ``ascii_pieces``
 SMALL = 1 << 20  # below this, the plain path costs too little to matter
+ERRORS = "qbt_exporter.json_escape"
+
+_NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
 
 
 def _escape_as_json(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: each non-ASCII character as its JSON ``\\u`` escape (surrogate pairs above
-    the Basic Multilingual Plane, as JSON spells them)."""
-    if not isinstance(error, UnicodeEncodeError):
+    """Codec error handler for ``bytes.decode("ascii", ERRORS)``: the run of non-ASCII bytes that
+    starts at the error, decoded as UTF-8 (U+FFFD for what is not UTF-8) and written as JSON's
+    ``\\u`` escapes (surrogate pairs above the Basic Multilingual Plane, as JSON spells them).
+
+    One call per run, not per byte: the ASCII decoder copies everything else at C speed. A run
+    ends at an ASCII byte, which UTF-8 never uses inside a character, so decoding runs one at a
+    time gives the characters decoding the whole body would give, replacements included."""
+    if not isinstance(error, UnicodeDecodeError):
         raise error
-    parts = []
-    for char in error.object[error.start : error.end]:
-        code = ord(char)
-        if code > 0xFFFF:
-            code -= 0x10000
-            parts.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            parts.append(f"\\u{code:04x}")
-    return "".join(parts), error.end
+    raw = error.object
+    match = _NON_ASCII_RUN.match(raw, error.start)
+    end = match.end() if match else error.end
+    return encode_basestring_ascii(raw[error.start : end].decode("utf-8", "replace"))[1:-1], end
 
 
-codecs.register_error("qbt_exporter.json_escape", _escape_as_json)
+codecs.register_error(ERRORS, _escape_as_json)
 
 
 def loads(body: bytes) -> Any:
@@ -63,12 +69,31 @@ def text(body: bytes) -> str:
         return body.decode("ascii")  # nothing to replace or to widen
     if len(body) < SMALL:
         return body.decode("utf-8-sig", "replace")
-    decoder = codecs.getincrementaldecoder("utf-8-sig")("replace")
-    pieces = [_ascii(decoder.decode(body[start : start + CHUNK])) for start in range(0, len(body), CHUNK)]
-    pieces.append(_ascii(decoder.decode(b"", final=True)))
-    joined = "".join(pieces)
-    del pieces  # not alive beside the objects json builds
-    return joined
+    return "".join(ascii_pieces(body))
+
+
+def ascii_pieces(body: bytes, chunk: int = CHUNK) -> Iterator[str]:
+    """The body as pure-ASCII JSON text, about ``chunk`` bytes at a time, a leading UTF-8 byte
+    order mark dropped (as the ``utf-8-sig`` codec does).
+
+    Each piece ends where UTF-8 decoding may restart without changing any character: before a
+    byte that is not a continuation byte (0x80 - 0xBF), or after three of them, the longest tail
+    a character can have (so no replacement character is split in two either). Hence pieces of
+    at least four bytes: the cut then never goes back to the piece's start."""
+    chunk = max(chunk, 4)
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    size = len(body)
+    while start < size:
+        end = min(start + chunk, size)
+        if end < size:
+            cut = end
+            while cut > end - 3 and 0x80 <= body[cut] < 0xC0:
+                cut -= 1
+            if not 0x80 <= body[cut] < 0xC0:
+                end = cut
+        piece = body[start:end]
+        yield piece.decode("ascii") if piece.isascii() else piece.decode("ascii", ERRORS)
+        start = end
 
 
 def parse(json_text: str) -> Any:
@@ -87,7 +112,3 @@ def _bounded_int(digits: str) -> int | float:
         return int(digits)
     except ValueError:
         return -math.inf if digits.startswith("-") else math.inf
-
-
-def _ascii(text: str) -> str:
-    return text.encode("ascii", "qbt_exporter.json_escape").decode("ascii")

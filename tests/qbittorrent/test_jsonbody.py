@@ -1,8 +1,11 @@
+import codecs
 import json
 import math
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qbt_exporter.qbittorrent import jsonbody
 
@@ -95,3 +98,27 @@ def test_a_wide_character_no_longer_quadruples_the_text() -> None:
     body = big_body(["plain name"] * 99 + ["emoji 🎬"], 60000)  # astral: 4 bytes a character
     plain, ours = _peak(json.loads, body), _peak(jsonbody.loads, body)
     assert ours < 0.8 * plain, (ours, plain)
+
+
+# Bytes for a JSON string's inside: ASCII letters and everything non-ASCII, valid UTF-8 or not.
+_STRING_BYTES = st.lists(
+    st.one_of(
+        st.sampled_from([b"a", b"Z", b" "]),
+        st.text(st.characters(min_codepoint=0x80), min_size=1, max_size=2).map(
+            lambda s: s.encode("utf-8", "surrogatepass")
+        ),
+        st.binary(min_size=1, max_size=4).map(lambda b: bytes(byte | 0x80 for byte in b)),
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(inside=_STRING_BYTES, chunk=st.integers(1, 12), bom=st.booleans())
+def test_pieces_cut_anywhere_read_as_the_whole_body_decoded(inside: bytes, chunk: int, bom: bool) -> None:
+    """However the pieces fall, the ASCII text says what UTF-8 decoding with replacement says: a
+    cut never splits a character, nor one replacement character into two."""
+    body = (codecs.BOM_UTF8 if bom else b"") + b'["' + inside + b'"]'
+    pieces = list(jsonbody.ascii_pieces(body, chunk))
+    assert all(piece.isascii() for piece in pieces)
+    assert json.loads("".join(pieces)) == [inside.decode("utf-8", "replace")]

@@ -14,12 +14,12 @@ from urllib.parse import quote
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.common import (
     parse_properties,
-    parse_torrents,
     parse_trackers,
     parse_transfer,
     shaped,
     version_text,
 )
+from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, TrackerEntry, Transfer
 
 if TYPE_CHECKING:
@@ -42,10 +42,10 @@ class LegacyFlavour(Flavour):
     def __init__(self, client: Client, stats: Stats, api_version: str) -> None:
         super().__init__(client, stats, api_version)
         number = int(api_version)
-        self._keys = {
-            "category_key": "label" if number <= LAST_LABEL_API else "category",
-            "amount_left_key": "remaining" if number == REMAINING_API else "amount_left",
-        }
+        self._torrents = TorrentReader(
+            category_key="label" if number <= LAST_LABEL_API else "category",
+            amount_left_key="remaining" if number == REMAINING_API else "amount_left",
+        )
         self._empty_is_vanished = number > LAST_NO_METADATA_EMPTY_API
 
     def server_info(self, deadline: Deadline) -> ServerInfo:
@@ -61,11 +61,9 @@ class LegacyFlavour(Flavour):
         )
         transfer, bad = parse_transfer(info)
         self.stats.invalid_value("transfer_info", bad)
-        items = self.client.get_json(
-            "/query/torrents", endpoint="torrents", deadline=deadline, check=shaped(list, "array", "torrents")
+        torrents, bad = self.client.get_json(
+            "/query/torrents", endpoint="torrents", deadline=deadline, decode=self._torrents.read_array
         )
-        pairs = ((obj.get("hash") if isinstance(obj, dict) else None, obj) for obj in items)
-        torrents, bad = parse_torrents(pairs, **self._keys)
         self.stats.invalid_value("torrents", bad)
         return transfer, torrents
 

@@ -3,7 +3,8 @@
 One ``sync/maindata?rid=0`` call gives both halves of a snapshot: ``server_state`` has every
 transfer key plus what ``transfer/info`` lacks (all-time totals, peer connections, free disk
 space, alternative speed mode), and ``torrents`` has every ``torrents/info`` field keyed by hash.
-Asking for rid 0 every time makes each reply a full update, so no diff state is kept here.
+Asking for rid 0 every time makes each reply a full update, so no diff state is kept here (the
+torrents are read as the reply is decoded: ``torrentlist``).
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from qbt_exporter.qbittorrent.client import V2_LOGIN, V2_LOGOUT
 from qbt_exporter.qbittorrent.errors import NotFound
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.flavours.common import (
-    expect,
     parse_properties,
-    parse_torrents,
     parse_trackers,
     parse_transfer,
     shaped,
     version_text,
 )
+from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader
 from qbt_exporter.qbittorrent.model import ServerInfo, Torrent, TorrentProperties, TrackerEntry, Transfer
 
 if TYPE_CHECKING:
     from qbt_exporter.deadline import Deadline
+    from qbt_exporter.qbittorrent.client import Client
+    from qbt_exporter.stats import Stats
 
 
 class V2Flavour(Flavour):
@@ -36,6 +38,10 @@ class V2Flavour(Flavour):
     login_path = V2_LOGIN  # the client's default dialect: defined once, there
     logout_path = V2_LOGOUT
 
+    def __init__(self, client: Client, stats: Stats, api_version: str) -> None:
+        super().__init__(client, stats, api_version)
+        self._torrents = TorrentReader()
+
     def server_info(self, deadline: Deadline) -> ServerInfo:
         app = self.client.get("/api/v2/app/version", endpoint="version", deadline=deadline)
         version = version_text(app.status, app.text, "version")
@@ -44,15 +50,14 @@ class V2Flavour(Flavour):
         return ServerInfo(version, "v2", self.api_version)
 
     def snapshot(self, deadline: Deadline) -> tuple[Transfer, list[Torrent]]:
-        server_state, items = self.client.get_json(
+        server_state, torrents, bad_torrents = self.client.get_json(
             "/api/v2/sync/maindata",
             endpoint="maindata",
             deadline=deadline,
             params={"rid": 0},
-            check=_maindata_parts,
+            decode=self._torrents.read_maindata,
         )
         transfer, bad_transfer = parse_transfer(server_state)
-        torrents, bad_torrents = parse_torrents(items.items())
         self.stats.invalid_value("maindata", bad_transfer + bad_torrents)
         return transfer, torrents
 
@@ -89,11 +94,3 @@ class V2Flavour(Flavour):
         entries, bad = parsed
         self.stats.invalid_value("torrent_trackers", bad)
         return entries
-
-
-def _maindata_parts(data: object) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The full update's ``server_state`` and ``torrents`` objects, or BadResponse."""
-    data = expect(data, dict, "object", "maindata")
-    server_state = expect(data.get("server_state"), dict, "object", "maindata")
-    # 4.6+ leaves out an empty "torrents" on a full update.
-    return server_state, expect(data.get("torrents", {}), dict, "object", "maindata")
