@@ -187,10 +187,20 @@ def test_every_torrent_reads_as_the_reference_reads_it(
     assert same(TorrentReader(**keys).collect(items), reference(items, **keys))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A few hashes (one in two letter cases) that recur from one list to the next, and new ones.
+RECURRING = ["ab" * 20, "AB" * 20, "cd" * 20, "0" * 40]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     lists=st.lists(
-        st.lists(st.tuples(hashes(), st.one_of(nearly_clean_objects(), torrent_objects(), odd)), max_size=8),
+        st.lists(
+            st.tuples(
+                st.one_of(st.sampled_from(RECURRING), hashes()),
+                st.one_of(nearly_clean_objects(), nearly_clean_objects(), torrent_objects(), odd),
+            ),
+            max_size=6,
+        ),
         min_size=2,
         max_size=4,
     )
@@ -215,11 +225,20 @@ def test_a_changed_field_of_a_known_torrent_shows_in_the_next_scrape() -> None:
         "tags": "b,a",
         "tracker": "http://one.example/x",
     }
-    second = {**first, "size": 11, "tags": "c", "tracker": "http://two.example/x", "state": "uploading"}
+    second = {
+        **first,
+        "size": 11,
+        "tags": "c",
+        "tracker": "http://two.example/x",
+        "state": "uploading",
+        "name": "renamed",
+        "category": "films",
+    }
     (one,), _ = reader.collect([(h, first)])
     (two,), _ = reader.collect([(h, second)])
     assert (one.size, one.tags, one.tracker, one.state) == (10, "a,b", "one.example", "stoppedUP")
     assert (two.size, two.tags, two.tracker, two.state) == (11, "c", "two.example", "uploading")
+    assert (one.name, one.category, two.name, two.category) == ("n", "", "renamed", "films")
 
 
 def test_a_removed_then_readded_hash_and_a_duplicate_read_afresh() -> None:
