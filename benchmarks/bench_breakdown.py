@@ -25,8 +25,7 @@ from benchmarks.bench_render import get_retried
 from qbt_exporter import web
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, render_text
-from qbt_exporter.qbittorrent.flavours.common import parse_transfer
-from qbt_exporter.qbittorrent.flavours.torrentlist import parse_torrents
+from qbt_exporter.qbittorrent.flavours.common import parse_torrents, parse_transfer
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot
 from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.simulator import Simulator, SimulatorConfig

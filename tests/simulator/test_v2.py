@@ -15,8 +15,12 @@ from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import render_text
 from qbt_exporter.qbittorrent.client import Client
-from qbt_exporter.qbittorrent.flavours.common import parse_properties, parse_trackers, parse_transfer
-from qbt_exporter.qbittorrent.flavours.torrentlist import parse_torrents
+from qbt_exporter.qbittorrent.flavours.common import (
+    parse_properties,
+    parse_torrents,
+    parse_trackers,
+    parse_transfer,
+)
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.simulator import Simulator, SimulatorConfig, world
 from qbt_exporter.simulator.world import ALT_SPEED_FROM, World

@@ -8,7 +8,7 @@ hash) and two renamed legacy fields, which the flavour passes in as ``category_k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,6 +145,15 @@ def unidentified(obj: Mapping[str, Any], category_key: str) -> tuple[Torrent, in
     r = Reader(obj)
     state = _state(r)
     return Torrent(hash="", name="", state=state, category=r.text(category_key) or ""), r.invalid
+
+
+def parse_torrents(items: Iterable[tuple[object, object]], **keys: str) -> tuple[list[Torrent], int]:
+    """(hash, object) pairs as Torrents, and how many values were unreadable: the flavours' reading
+    (``torrentlist.TorrentReader.collect``, whose docstring says what is kept and counted) by a
+    reader that remembers nothing, for tests and benchmarks."""
+    from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader  # it builds on this module
+
+    return TorrentReader(**keys).collect(items)
 
 
 def parse_transfer(obj: Mapping[str, Any]) -> tuple[Transfer, int]:
