@@ -34,6 +34,7 @@ from typing import Any
 
 import requests
 
+from benchmarks.bench_render import get_retried
 from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 
@@ -67,14 +68,13 @@ def bodies(torrents: int, api: str) -> list[bytes]:
         session = requests.Session()
         if api == "legacy":
             session.post(f"{sim.url}/login", data=login, timeout=30)
-            url, params = f"{sim.url}/query/torrents", None
+            url = f"{sim.url}/query/torrents"
         else:
             session.post(f"{sim.url}/api/v2/auth/login", data=login, timeout=30)
-            url, params = f"{sim.url}/api/v2/sync/maindata", {"rid": 0}
-        # 4.0.4 closes the connection after each reply without saying so: ask on a new one.
-        first = session.get(url, params=params, headers={"Connection": "close"}, timeout=120).content
+            url = f"{sim.url}/api/v2/sync/maindata?rid=0"
+        first = get_retried(session, url)
         time.sleep(1.0)
-        second = session.get(url, params=params, headers={"Connection": "close"}, timeout=120).content
+        second = get_retried(session, url)
     return [first, second]
 
 
