@@ -14,9 +14,7 @@ whole list into dicts before reading any (about 50 MB, the process's high-water 
   unreadable values. The fast reader is therefore right only where it agrees with the reference,
   which tests/qbittorrent/flavours/test_torrentlist.py checks value by value;
 - tracker hosts and normalised tags are remembered from one scrape to the next, keyed by the
-  wire text: a seedbox has thousands of torrents but few distinct announce URLs and tag sets;
-- the last list's Torrents are kept by hash: a hash listed then is not checked again, and an
-  unchanged hash, name or category is the old Torrent's string, not a second copy of it.
+  wire text: a seedbox has thousands of torrents but few distinct announce URLs and tag sets.
 """
 
 from __future__ import annotations
@@ -79,7 +77,7 @@ class TorrentReader:
     """Reads torrent objects of one API flavour (its wire names for category and amount left)
     into Torrents; keeps what is worth remembering between two scrapes of the same server."""
 
-    __slots__ = ("_host_of", "_previous", "_tags_of", "amount_left_key", "category_key")
+    __slots__ = ("_host_of", "_tags_of", "amount_left_key", "category_key")
 
     def __init__(self, *, category_key: str = "category", amount_left_key: str = "amount_left") -> None:
         self.category_key = category_key
@@ -88,9 +86,6 @@ class TorrentReader:
         # torrent's URL carries a passkey.
         self._host_of = _Remembered(tracker_host)
         self._tags_of = _Remembered(normalise_tags)
-        # The last list's Torrents by hash: a hash seen then needs no checking, and the new Torrent
-        # shares its unchanged strings (hash, name, category) with the old one.
-        self._previous: dict[str, Torrent] = {}
 
     # --- one list ------------------------------------------------------------------------------
     def collect(self, items: Iterable[tuple[object, object]]) -> tuple[list[Torrent], int]:
@@ -109,7 +104,6 @@ class TorrentReader:
         """
         self._host_of.next_list()
         self._tags_of.next_list()
-        previous, current = self._previous, {}
         torrents: list[Torrent] = []
         append = torrents.append
         seen: set[str] = set()
@@ -118,28 +112,25 @@ class TorrentReader:
             if not isinstance(obj, dict):
                 invalid += 1
                 continue
-            before = previous.get(raw_hash) if type(raw_hash) is str else None
-            torrent_hash = before.hash if before is not None else usable_hash(raw_hash)
+            torrent_hash = usable_hash(raw_hash)
             if torrent_hash is None:
                 torrent, bad = unidentified(obj, self.category_key)
                 append(torrent)
                 invalid += bad + 1
                 continue
-            identity = torrent_hash if torrent_hash.islower() else torrent_hash.lower()
+            identity = torrent_hash.lower()
             if identity in seen:
                 invalid += 1
                 continue
             seen.add(identity)
             try:
-                torrent = self.fast(obj, torrent_hash, before)
+                append(self.fast(obj, torrent_hash))
             except (_Unclean, TypeError):  # TypeError: a value of a type no range test takes
                 torrent, bad = parse_torrent(
                     obj, torrent_hash, category_key=self.category_key, amount_left_key=self.amount_left_key
                 )
+                append(torrent)
                 invalid += bad
-            append(torrent)
-            current[torrent_hash] = torrent
-        self._previous = current
         return torrents, invalid
 
     def read_array(self, body: bytes, chunk: int = CHUNK) -> tuple[list[Torrent], int]:
@@ -185,7 +176,7 @@ class TorrentReader:
         return (server_state, *torrents)
 
     # --- one torrent ---------------------------------------------------------------------------
-    def fast(self, obj: dict[str, Any], torrent_hash: str, before: Torrent | None = None) -> Torrent:
+    def fast(self, obj: dict[str, Any], torrent_hash: str) -> Torrent:
         """The torrent as ``parse_torrent`` reads it, when every value is clean; ``_Unclean`` (or
         TypeError) otherwise.
 
@@ -200,17 +191,13 @@ class TorrentReader:
         name = get("name")
         if state is None or type(name) is not str:
             raise _Unclean
-        if before is not None and name == before.name:
-            name = before.name  # one string for both scrapes' Torrents
-        elif not name.isascii():
+        if not name.isascii():
             name = valid_text(name)
         category = get(self.category_key)
-        if category is None or category == "":
+        if category is None:
             category = ""
         elif type(category) is not str:
             raise _Unclean
-        elif before is not None and category == before.category:
-            category = before.category
         elif not category.isascii():
             category = valid_text(category)
         tags = self._tags_of(get("tags"))
