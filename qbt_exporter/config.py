@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from qbt_exporter import __version__, filters
+from qbt_exporter import __version__, filters, properties, trackers
 from qbt_exporter.collectors import registry as collector_registry
 from qbt_exporter.httpserver import Limits
 from qbt_exporter.qbittorrent.password import (
@@ -268,7 +268,7 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     (
         "--torrents.properties-max-age",
         "QBT_EXPORTER_TORRENTS_PROPERTIES_MAX_AGE",
-        "5m",
+        f"{properties.DEFAULT_MAX_AGE / 60:g}m",
         "oldest per-torrent properties ever served; idle torrents are refreshed within it, unless the "
         "list shows they are stopped and have not run since",
     ),
@@ -296,7 +296,7 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     (
         "--torrents.trackers-max-age",
         "QBT_EXPORTER_TORRENTS_TRACKERS_MAX_AGE",
-        "30m",
+        f"{trackers.DEFAULT_MAX_AGE / 60:g}m",
         "oldest per-torrent tracker status ever served; torrents that neither start nor stop and keep "
         "their tracker are refreshed within it",
     ),

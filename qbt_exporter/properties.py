@@ -24,6 +24,9 @@ from qbt_exporter.qbittorrent.model import BUSY_STATES, Torrent, TorrentProperti
 from qbt_exporter.stats import Stats
 from qbt_exporter.torrent_activity import HELD_STATES
 
+# --torrents.properties-max-age's default: the scraper, the /probe targets and the flag all read it here.
+DEFAULT_MAX_AGE = 300.0
+
 # The properties pass's report: the shared one, under the name its collector and scraper use.
 PropertiesPass = PassReport
 

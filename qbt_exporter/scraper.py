@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from qbt_exporter import properties as properties_pass
+from qbt_exporter import trackers as trackers_pass
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import PassReport
 from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
@@ -98,10 +100,10 @@ class Scraper:
         stats: Stats,
         *,
         properties: bool = True,
-        properties_max_age: float = 300.0,
+        properties_max_age: float = properties_pass.DEFAULT_MAX_AGE,
         selection: Selection | None = None,
         trackers: bool = True,
-        trackers_max_age: float = 1800.0,
+        trackers_max_age: float = trackers_pass.DEFAULT_MAX_AGE,
         detect: Detector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from qbt_exporter import properties, trackers
 from qbt_exporter.allowlist import Target
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
@@ -59,8 +60,8 @@ class Settings:
     verify: bool | str = True
     max_reply_size: int = DEFAULT_MAX_REPLY_SIZE
     collectors: frozenset[str] = frozenset()
-    properties_max_age: float = 300.0
-    trackers_max_age: float = 1800.0
+    properties_max_age: float = properties.DEFAULT_MAX_AGE
+    trackers_max_age: float = trackers.DEFAULT_MAX_AGE
     process_metrics: bool = False
     selection: Selection = field(default_factory=Selection)  # --torrents.include/exclude/max
 

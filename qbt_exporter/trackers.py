@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -29,6 +28,10 @@ from qbt_exporter.qbittorrent.model import Torrent, TrackerEntry
 from qbt_exporter.stats import Stats
 from qbt_exporter.torrent_activity import announce_class
 from qbt_exporter.tracker_messages import classify, loggable
+
+# --torrents.trackers-max-age's default (most trackers are announced to every 30 minutes): the
+# scraper, the /probe targets and the flag all read it here.
+DEFAULT_MAX_AGE = 1800.0
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +108,6 @@ class TrackersReading:
 
     torrents: dict[str, TorrentTrackers]
     report: PassReport
-
-    def host_counts(self) -> dict[str, Counter[str]]:
-        """Tracker host → torrents by that host's class for them."""
-        counts: dict[str, Counter[str]] = {}
-        for summary in self.torrents.values():
-            for host, status in summary.hosts:
-                counts.setdefault(host, Counter())[status] += 1
-        return counts
 
 
 class TrackersPolicy:

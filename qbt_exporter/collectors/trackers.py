@@ -55,8 +55,8 @@ class TrackersCollector(Collector):
         yield named("qbittorrent_torrent_tracker_working", Columns.known(hashes, working))
         statuses = list(map(_status, summaries))
         yield named("qbittorrent_torrent_tracker_status", Columns([hashes, statuses], [1.0] * len(hashes)))
-        # (host, its class for a torrent) → torrents, counted in C (``host_counts``' loop, which
-        # built a Counter per torrent, cost more than the two columns above together)
+        # (host, its class for a torrent) → torrents, counted in C (a Python loop building a
+        # Counter per host cost more than the two columns above together)
         pairs = Counter(chain.from_iterable(map(_hosts, summaries)))
         hosts = named("qbittorrent_torrents_by_tracker_status")
         for host in sorted({host for host, _ in pairs}):
