@@ -7,9 +7,9 @@ new or its ``key`` changed (its state; for trackers also its tracker host), ever
 ``busy`` (for the calls whose values go stale while data moves), and otherwise refreshed once per
 ``max_age``, unless the list itself proves the value unchanged since it was fetched (``settled``:
 a paused torrent whose counters have not moved cannot have other values now). Each hash gets its
-own refresh age between half and nine tenths of ``max_age``, so a large library that was fetched at once is
-not refetched at once ever again: the refreshes spread over the window instead of arriving as a
-burst every ``max_age``.
+own refresh age between half and nine tenths of ``max_age``, so a large library that was fetched
+at once is not refetched at once ever again: the refreshes spread over the window instead of
+arriving as a burst every ``max_age``.
 
 Values older than ``max_age`` are never served: a series that is absent for a while is better than
 one that lies about its freshness. A value's age counts from the last time it was known true: its
@@ -149,11 +149,12 @@ class PerTorrentCache(Generic[V]):
                 changed.append(Due(torrent.hash, "changed"))
             elif entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
                 entry.known_at = now  # the list proves the value unchanged since the fetch
-            elif is_busy is not None and is_busy(torrent):
+            else:
                 expiring = now - entry.known_at >= refresh_age(torrent.hash, self.max_age)
-                busy.append((entry.known_at, Due(torrent.hash, "busy", expiring)))
-            elif now - entry.known_at >= refresh_age(torrent.hash, self.max_age):
-                aged.append((entry.known_at, Due(torrent.hash, "aged", True)))
+                if is_busy is not None and is_busy(torrent):
+                    busy.append((entry.known_at, Due(torrent.hash, "busy", expiring)))
+                elif expiring:
+                    aged.append((entry.known_at, Due(torrent.hash, "aged", True)))
         busy.sort(key=lambda pair: pair[0])
         aged.sort(key=lambda pair: pair[0])
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
