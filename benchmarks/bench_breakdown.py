@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from prometheus_client.exposition import generate_latest
 
-from benchmarks.bench_render import get_retried
+from benchmarks.common import get_retried, simulator_session
 from qbt_exporter import web
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.exposition import AsRegistry, render_text
@@ -49,11 +48,7 @@ def _gzip_text(text: bytes) -> bytes:
 def run(torrents: int, repeat: int) -> None:
     config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)
     with Simulator(config) as sim:
-        session = requests.Session()
-        # a connection per request: the simulator closes each after its reply, and a pooled one it
-        # has just closed fails the next request on a loaded machine
-        session.headers["Connection"] = "close"
-        session.post(f"{sim.url}/login", data={"username": "admin", "password": "adminadmin"}, timeout=30)
+        session = simulator_session(sim)
         transfer_body = get_retried(session, f"{sim.url}/query/transferInfo")
         http, body = median_seconds(lambda: get_retried(session, f"{sim.url}/query/torrents"), repeat)
     decode, items = median_seconds(lambda: json.loads(body), repeat)

@@ -32,9 +32,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from benchmarks.bench_render import get_retried
+from benchmarks.common import get_retried, simulator_session
 from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 
@@ -63,15 +61,9 @@ def bodies(torrents: int, api: str) -> list[bytes]:
     """Two list replies of a simulated server, 15 simulated seconds apart (torrents move, some
     are added and removed)."""
     config = SimulatorConfig(torrents=torrents, api=api, latency=False, churn=True, time_scale=15)
-    login = {"username": "admin", "password": "adminadmin"}
     with Simulator(config) as sim:
-        session = requests.Session()
-        if api == "legacy":
-            session.post(f"{sim.url}/login", data=login, timeout=30)
-            url = f"{sim.url}/query/torrents"
-        else:
-            session.post(f"{sim.url}/api/v2/auth/login", data=login, timeout=30)
-            url = f"{sim.url}/api/v2/sync/maindata?rid=0"
+        session = simulator_session(sim)
+        url = f"{sim.url}/query/torrents" if api == "legacy" else f"{sim.url}/api/v2/sync/maindata?rid=0"
         first = get_retried(session, url)
         time.sleep(1.0)
         second = get_retried(session, url)

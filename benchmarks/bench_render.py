@@ -40,9 +40,9 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import requests
 from prometheus_client.exposition import generate_latest
 
+from benchmarks.common import get_retried, simulator_session
 from qbt_exporter.exposition import AsRegistry
 from qbt_exporter.qbittorrent.flavours.common import parse_torrents, parse_transfer
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, TorrentProperties
@@ -118,11 +118,7 @@ def model(torrents: int) -> tuple[Snapshot, list[Any], dict[str, Any]]:
     a trackers reading for each (mostly working, a few failing, one or two hosts)."""
     config = SimulatorConfig(torrents=torrents, latency=False, churn=False, time_scale=0)
     with Simulator(config) as sim:
-        session = requests.Session()
-        # a connection per request: the simulator closes each after its reply, and a pooled one it
-        # has just closed fails the next request on a loaded machine
-        session.headers["Connection"] = "close"
-        session.post(f"{sim.url}/login", data={"username": "admin", "password": "adminadmin"}, timeout=30)
+        session = simulator_session(sim)
         transfer_body = get_retried(session, f"{sim.url}/query/transferInfo")
         body = get_retried(session, f"{sim.url}/query/torrents")
     parsed, _ = parse_torrents((obj.get("hash"), obj) for obj in json.loads(body))
@@ -146,18 +142,6 @@ def model(torrents: int) -> tuple[Snapshot, list[Any], dict[str, Any]]:
         hosts = () if status == "no_tracker" else ((t.tracker or "tracker.example.org", status),)
         trackers[t.hash] = (status, hosts)
     return snapshot, selected, trackers
-
-
-def get_retried(session: requests.Session, url: str) -> bytes:
-    """A GET, tried three times: on a loaded machine the simulator now and then closes a connection
-    without an answer (seen on a fresh connection too); one benchmark run should not die of it."""
-    for attempt in range(3):
-        try:
-            return session.get(url, timeout=60).content
-        except requests.ConnectionError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 def thread_seconds(work: Callable[[], Any]) -> tuple[float, Any]:

@@ -40,6 +40,8 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from qbt_exporter.simulator import Simulator
+
 # The Accept header of Prometheus 2.42 (the Debian version the design names): OpenMetrics first,
 # the classic text format as a fallback. Each exporter negotiates from it as it would in production.
 PROMETHEUS_ACCEPT = (
@@ -58,6 +60,30 @@ def prometheus_headers(timeout_seconds: float) -> dict[str, str]:
         "User-Agent": "Prometheus/2.42.0",
         "X-Prometheus-Scrape-Timeout-Seconds": f"{timeout_seconds:g}",
     }
+
+
+def simulator_session(sim: Simulator) -> requests.Session:
+    """A session logged in to an in-process simulator (either API, its own credentials), one
+    connection per request: the simulator closes each after its reply, and a pooled one it has
+    just closed fails the next request on a loaded machine."""
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    login = "/login" if sim.config.api == "legacy" else "/api/v2/auth/login"
+    credentials = {"username": sim.config.username, "password": sim.config.password}
+    session.post(f"{sim.url}{login}", data=credentials, timeout=30)
+    return session
+
+
+def get_retried(session: requests.Session, url: str) -> bytes:
+    """A GET, tried three times: on a loaded machine the simulator now and then closes a connection
+    without an answer (seen on a fresh connection too); one benchmark run should not die of it."""
+    for attempt in range(3):
+        try:
+            return session.get(url, timeout=60).content
+        except requests.ConnectionError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------------------------------
