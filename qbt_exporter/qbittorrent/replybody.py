@@ -5,6 +5,11 @@ memory: without a cap, a proxy error page streamed forever, a 60 MB body or a 30
 inflates to 300 MB each take the process down with them. Checking the size after the fact is too
 late, so the body is read in pieces and each piece is inflated with ``max_length``: no more than
 ``limit`` + one piece is ever held, whatever the server sends.
+
+Inflating uses ISA-L (``isal``, a dependency where it has wheels, as for the exposition's gzip) when
+it is installed: 1,000 torrents' ``sync/maindata`` (1.2 MB) inflates in about a third of zlib's
+time, which is a few percent of a scrape's CPU. Its decompressor has zlib's interface (``max_length``,
+``unconsumed_tail``, ``eof``, ``flush``); only its error class differs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ import zlib
 from collections.abc import Callable
 
 from qbt_exporter.qbittorrent.errors import BadResponse, TooLarge
+
+try:
+    from isal import isal_zlib
+except ImportError:  # no wheel for this platform: pyproject installs it only where there is one
+    isal_zlib = None
 
 CHUNK = 1 << 16  # bytes asked of the socket at a time; the deadline is checked between pieces
 
@@ -27,11 +37,22 @@ _WBITS = {
 }
 
 
+# What a corrupt stream raises, from either inflater.
+_CORRUPT: tuple[type[Exception], ...] = (zlib.error,) + ((isal_zlib.error,) if isal_zlib is not None else ())
+
+
+def decompressobj(wbits: int) -> zlib._Decompress:
+    """ISA-L's inflater where it is installed, zlib's otherwise (read at each call: tests swap them)."""
+    if isal_zlib is not None:
+        return isal_zlib.decompressobj(wbits)  # type: ignore[no-any-return]
+    return zlib.decompressobj(wbits)
+
+
 class _Inflater:
-    """``zlib.decompressobj`` that never returns more than the room left under the cap."""
+    """A decompressor that never returns more than the room left under the cap."""
 
     def __init__(self, wbits: int) -> None:
-        self._zlib = zlib.decompressobj(wbits)
+        self._zlib = decompressobj(wbits)
 
     def feed(self, data: bytes, room: int) -> list[bytes]:
         """The decoded pieces of ``data``; raises ``OverflowError`` as soon as they exceed ``room``."""
@@ -99,6 +120,6 @@ def read_capped(
             pieces.extend(inflater.finish(limit - size))
     except OverflowError:
         raise _too_large(what, limit) from None
-    except zlib.error as exc:
+    except _CORRUPT as exc:
         raise BadResponse(f"{what}: corrupt {coding} body ({exc})") from exc
     return b"".join(pieces)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from qbt_exporter.config import ConfigError, parse, parse_size
+from qbt_exporter.qbittorrent import replybody
 from qbt_exporter.qbittorrent.client import DEFAULT_MAX_REPLY_SIZE
 from qbt_exporter.qbittorrent.errors import BadResponse, TooLarge
 from qbt_exporter.qbittorrent.replybody import CHUNK, read_capped
@@ -79,6 +79,18 @@ def test_the_default_holds_100000_torrents_with_255_byte_names() -> None:
 
 
 # --- read_capped ---------------------------------------------------------------------------------
+@pytest.fixture(params=["isal", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every reading test runs with ISA-L's inflater (where installed) and with zlib's."""
+    if request.param == "zlib":
+        monkeypatch.setattr(replybody, "isal_zlib", None)
+    else:
+        assert replybody.isal_zlib is not None, "isal is a dependency on this platform (pyproject)"
+    expected = "isal_zlib" if request.param == "isal" else "zlib"
+    assert type(replybody.decompressobj(31)).__module__ == expected
+    return str(request.param)
+
+
 def reader(body: bytes) -> tuple[Callable[[int], bytes], list[int]]:
     """A ``read`` over ``body`` that records how many bytes each call returned."""
     taken: list[int] = []
@@ -106,7 +118,7 @@ def capped(body: bytes, limit: int, coding: str | None = None, length: str | Non
     )
 
 
-def test_exactly_the_cap_passes_one_byte_more_fails() -> None:
+def test_exactly_the_cap_passes_one_byte_more_fails(inflater: str) -> None:
     body = b"a" * 300_000
     assert capped(body, 300_000) == body
     assert capped(gzip.compress(body), 300_000, "gzip") == body
@@ -118,9 +130,9 @@ def test_exactly_the_cap_passes_one_byte_more_fails() -> None:
         capped(b"", 10, length="11")
 
 
-def test_a_bomb_is_inflated_no_further_than_the_cap() -> None:
+def test_a_bomb_is_inflated_no_further_than_the_cap(inflater: str) -> None:
     inflated: list[int] = []
-    real = zlib.decompressobj
+    real = replybody.decompressobj
 
     class Spy:
         def __init__(self, wbits: int) -> None:
@@ -136,7 +148,7 @@ def test_a_bomb_is_inflated_no_further_than_the_cap() -> None:
 
     bomb = gzip.compress(bytes(50 * 2**20), compresslevel=9)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("qbt_exporter.qbittorrent.replybody.zlib.decompressobj", Spy)
+        mp.setattr(replybody, "decompressobj", Spy)
         read, taken = reader(bomb)
         with pytest.raises(TooLarge):
             read_capped(
@@ -148,12 +160,12 @@ def test_a_bomb_is_inflated_no_further_than_the_cap() -> None:
     assert sum(taken) <= CHUNK
 
 
-def test_a_corrupt_gzip_body_is_a_bad_response() -> None:
+def test_a_corrupt_gzip_body_is_a_bad_response(inflater: str) -> None:
     with pytest.raises(BadResponse, match="corrupt gzip"):
         capped(b"\x1f\x8b\x08\x00garbage-garbage", 1000, "gzip")
 
 
-def test_before_each_read_can_stop_the_reading() -> None:
+def test_before_each_read_can_stop_the_reading(inflater: str) -> None:
     calls = 0
 
     def stop_at_third() -> None:
