@@ -69,12 +69,13 @@ class Transport:
         self.max_reply_size = max_reply_size
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
-        self.session.headers["Accept-Encoding"] = replybody.ACCEPT_ENCODING
         self.session.verify = verify
         # requests reads the proxy variables on every request (about 0.4 ms each, a second per
         # scrape of 2,000 property calls); read them once here instead. HTTP(S)_PROXY / NO_PROXY
         # still apply, as of start-up.
         self.session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        proxied = requests.utils.select_proxy(base_url, self.session.proxies) is not None
+        self.session.headers["Accept-Encoding"] = replybody.accept_encoding(base_url, proxied=proxied)
         self.session.trust_env = False
         self.adapter = _Adapter()
         self.session.mount("http://", self.adapter)

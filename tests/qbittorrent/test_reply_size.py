@@ -78,6 +78,27 @@ def test_the_default_holds_100000_torrents_with_255_byte_names() -> None:
     assert 100_000 * worst <= DEFAULT_MAX_REPLY_SIZE
 
 
+# --- accept_encoding ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8080", "identity"),
+        ("http://127.3.2.1:8080/qbt/", "identity"),  # all of 127.0.0.0/8, behind a path prefix
+        ("http://[::1]:8080", "identity"),
+        ("http://[::ffff:127.0.0.1]:8080", "identity"),
+        ("https://LocalHost:8443", "identity"),
+        ("http://qbittorrent:8080", "gzip, deflate"),  # a compose service: another container
+        ("http://192.168.1.20:8080", "gzip, deflate"),
+        ("http://[2001:db8::1]:8080", "gzip, deflate"),
+        ("http://localhost.example:8080", "gzip, deflate"),
+        ("http://0.0.0.0:8080", "gzip, deflate"),
+    ],
+)
+def test_plain_replies_are_asked_for_only_from_loopback(url: str, expected: str) -> None:
+    assert replybody.accept_encoding(url) == expected
+    assert replybody.accept_encoding(url, proxied=True) == "gzip, deflate"
+
+
 # --- read_capped ---------------------------------------------------------------------------------
 @pytest.fixture(params=["isal", "zlib"])
 def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:

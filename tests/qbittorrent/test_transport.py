@@ -20,6 +20,7 @@ import pytest
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.errors import BadResponse, TimedOut, TooLarge
+from qbt_exporter.qbittorrent.transport import Transport
 from qbt_exporter.stats import Stats
 from tests import counters
 from tests.qbittorrent.test_client import TinyServer
@@ -268,3 +269,54 @@ def test_a_coding_we_did_not_ask_for_is_a_bad_response() -> None:
 
     assert error is BadResponse
     assert counters.requests(stats, "version_api", "bad_response") == 1
+
+
+# --- what we ask for: plain replies over loopback, gzip elsewhere ---------------------------------
+def test_a_qbittorrent_on_loopback_is_asked_for_plain_replies_and_a_gzipped_one_is_still_read() -> None:
+    payload = b'["plain"]'
+    heads: list[str] = []
+
+    def serve(conn: socket.socket, server: TinyServer) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        heads.append(data.decode("latin-1"))
+        body = gzip.compress(payload)  # a proxy or an odd server may gzip anyway
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    with TinyServer(serve) as server:
+        client = make(server, Stats())
+        try:
+            assert (
+                client.get_public("/version/api", endpoint="version_api", deadline=Deadline(10)).body
+                == payload
+            )
+        finally:
+            client.close()
+
+    assert "\r\nAccept-Encoding: identity\r\n" in heads[0]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "identity"),
+        ({"HTTP_PROXY": "http://proxy.test:3128"}, "gzip, deflate"),  # the proxy may be anywhere
+        ({"HTTP_PROXY": "http://proxy.test:3128", "NO_PROXY": "127.0.0.1"}, "identity"),
+    ],
+)
+def test_a_proxy_in_the_way_keeps_gzip_even_for_loopback(
+    environ: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    transport = Transport("http://127.0.0.1:8080", verify=True, max_reply_size=MIB, user_agent="test")
+    try:
+        assert transport.session.headers["Accept-Encoding"] == expected
+    finally:
+        transport.close()
