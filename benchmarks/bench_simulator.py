@@ -67,6 +67,7 @@ from benchmarks.common import (
 )
 from harness.exporter import Exporter
 from harness.processes import REPO_ROOT, ManagedProcess, free_port
+from qbt_exporter.qbittorrent import replybody
 
 USERNAME = "admin"
 PASSWORD = "adminadmin"  # the simulator's default login
@@ -172,6 +173,7 @@ class Result:
     upstream: list[float] = field(default_factory=list)  # GET /query/torrents, body read
     upstream_json: list[float] = field(default_factory=list)  # json.loads of that body
     upstream_bytes: int = 0
+    upstream_encoding: str = ""  # the Accept-Encoding it was asked with: the exporter's
     peak_rss_after_warmup: int = 0
     peak_rss: int = 0
     profile: str = ""  # --profile: the in-process CPU profile, printed after the figures
@@ -199,13 +201,16 @@ class Upstream:
     """A logged-in session against the simulator, to time its own ``/query/torrents``.
 
     It behaves as the exporter's client does with a 4.0.4: one new TCP connection per request (the
-    server closes each one), gzip accepted, body read in full.
+    server closes each one), the exporter's ``Accept-Encoding`` for this URL (plain on loopback),
+    body read in full.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.session = requests.Session()
         self.session.trust_env = False
+        self.accept_encoding = replybody.accept_encoding(url)
+        self.session.headers["Accept-Encoding"] = self.accept_encoding
 
     def login(self) -> None:
         reply = self.session.post(
@@ -389,6 +394,7 @@ class Bench:
             result.upstream.append(elapsed)
             result.upstream_json.append(decoded)
             result.upstream_bytes = wire
+            result.upstream_encoding = upstream.accept_encoding
 
     def _in_process(self) -> InProcess:
         """The exporter's own code in this process, against the same simulator, warmed up."""
@@ -614,9 +620,10 @@ def report(result: Result, interval: float) -> str:
     )
     out.append("")
     out.append(
-        "upstream GET /query/torrents, same run, between scrapes (logged in, gzip, body read): "
+        "upstream GET /query/torrents, same run, between scrapes (logged in, Accept-Encoding: "
+        f"{result.upstream_encoding}, body read): "
         + ", ".join(fmt_s(v) for v in result.upstream)
-        + f"; median {fmt_s(result.upstream_median)}, {result.upstream_bytes / 1e6:.1f} MB gzip'd;"
+        + f"; median {fmt_s(result.upstream_median)}, {result.upstream_bytes / 1e6:.1f} MB on the wire;"
         + f" json.loads of it: median {fmt_s(median(result.upstream_json))}"
     )
     steady = result.steady

@@ -39,12 +39,12 @@ def accept_encoding(base_url: str, *, proxied: bool = False) -> str:
     """What to ask qBittorrent at ``base_url`` for: gzip unless it is on this machine's loopback
     and reached directly (``proxied``: through an HTTP proxy, which may be anywhere).
 
-    qBittorrent gzips a reply at level 6 whenever it may: 1,000 torrents' ``sync/maindata``
-    (1.0 MB) cost it about 31 ms of CPU a scrape, a sixth of its work for the list, and 10,000
-    torrents' list about 0.34 s (``benchmarks/bench_inflate.py`` measures inflating it; the
-    README has the figures). Over loopback the bytes cost nothing to move, so that work (and ours
-    to inflate it) is waste; over any network the eighth of the bytes is worth it. A reply that
-    comes gzipped anyway (a proxy, an odd server) is still read: the codings below stay accepted.
+    qBittorrent gzips a reply at level 6 whenever it may: for 1,000 torrents' ``sync/maindata``
+    (1.0 MB) that is 30–35 ms of its CPU a scrape, about a sixth of its work for the list, and
+    for 10,000 torrents' legacy list about 0.3 s (``benchmarks/bench_inflate.py``). Over loopback
+    the bytes cost nothing to move, so that work (and ours to inflate it) is waste; over any
+    network a sixth of the bytes is worth it. A reply that comes gzipped anyway (a proxy, an odd
+    server) is still read: the codings below stay accepted.
     """
     host = (urlsplit(base_url).hostname or "").lower()
     return LOOPBACK_ACCEPT_ENCODING if not proxied and _is_loopback(host) else ACCEPT_ENCODING
