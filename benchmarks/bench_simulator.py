@@ -1,6 +1,6 @@
 """Scrape cost of the exporter against the simulated qBittorrent 4.0.4 at 1,000 and 10,000 torrents.
 
-``python -m benchmarks.bench_simulator [--torrents 1000 10000] [--scrapes 7] [--interval 5]``
+``python -m benchmarks.bench_simulator [--torrents 1000 10000] [--scrapes 7] [--interval 5] [--settle 60]``
 ``[--profile] [--memory]``
 
 Why it is built this way:
@@ -12,6 +12,9 @@ Why it is built this way:
   apiece on a real 4.0.4), so it is given a generous ``X-Prometheus-Scrape-Timeout-Seconds`` (120)
   and reported on its own. If it is still cut short, further warm-ups run until one is not, and the
   count is reported.
+* Then ``--settle`` seconds (60 by default) of unmeasured scrapes at the interval: a warm-up of
+  10,000 torrents takes minutes, and the state changes that pile up meanwhile would otherwise land
+  on the first measured scrapes, which would judge a transient instead of the steady state.
 * Steady-state scrapes are then spaced like Prometheus would (``--interval``) with the timeout
   Prometheus sends by default (10 s). Between two scrapes the benchmark itself times ``GET
   /query/torrents`` with a logged-in session against the same simulator: that is the upstream's own
@@ -174,6 +177,7 @@ class Result:
     upstream_json: list[float] = field(default_factory=list)  # json.loads of that body
     upstream_bytes: int = 0
     upstream_encoding: str = ""  # the Accept-Encoding it was asked with: the exporter's
+    settling: int = 0  # unmeasured scrapes between the warm-up and the steady state
     peak_rss_after_warmup: int = 0
     peak_rss: int = 0
     profile: str = ""  # --profile: the in-process CPU profile, printed after the figures
@@ -255,11 +259,13 @@ class Bench:
         profile: bool,
         memory: bool,
         exporter_args: list[str] | None = None,
+        settle: float = 0.0,
     ) -> None:
         self.torrents = torrents
         self.root = root
         self.scrapes = scrapes
         self.interval = interval
+        self.settle = settle
         self.profile = profile
         self.memory = memory
         self.sim_port = free_port()
@@ -304,6 +310,7 @@ class Bench:
             self._warm_up(result)
             exporter_pid = self._pid(self.exporter.process)
             result.peak_rss_after_warmup = peak_rss_bytes(exporter_pid)
+            self._settle(result)
             self._steady(result, upstream)
             result.peak_rss = peak_rss_bytes(exporter_pid)
             if self.profile:
@@ -383,6 +390,16 @@ class Bench:
                 )
             if not row.cut_short:
                 return
+
+    def _settle(self, result: Result) -> None:
+        """Scrape as Prometheus would for ``settle`` seconds, unmeasured: the state changes that
+        piled up during a long warm-up are worked off before the steady state is judged."""
+        ends = time.monotonic() + self.settle
+        while time.monotonic() < ends:
+            started = time.monotonic()
+            self._measure(STEADY_TIMEOUT)
+            result.settling += 1
+            sleep_until(started + self.interval)
 
     def _steady(self, result: Result, upstream: Upstream) -> None:
         first = time.monotonic() + self.interval
@@ -572,6 +589,8 @@ def report(result: Result, interval: float) -> str:
     )
     out.append("")
     spacing = [b.started_at - a.started_at for a, b in zip(result.steady, result.steady[1:], strict=False)]
+    if result.settling:
+        out.append(f"then {result.settling} unmeasured scrape(s) to settle (--settle)")
     out.append(
         f"steady state (every {interval:g} s, X-Prometheus-Scrape-Timeout-Seconds: {STEADY_TIMEOUT:g}; "
         f"actual spacing {mean(spacing):.1f} s):"
@@ -727,6 +746,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torrents", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--scrapes", type=int, default=7, help="steady-state scrapes per size (at least 5)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between scrape starts")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="seconds of unmeasured scrapes between the warm-up and the measured ones (default 60)",
+    )
     parser.add_argument("--profile", action="store_true", help="also CPU-profile scrapes in process")
     parser.add_argument("--memory", action="store_true", help="also trace one scrape's memory in process")
     parser.add_argument(
@@ -767,7 +792,14 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="qbt-bench-sim-") as tmp:
         for torrents in args.torrents:
             bench = Bench(
-                torrents, Path(tmp), args.scrapes, args.interval, args.profile, args.memory, args.exporter_arg
+                torrents,
+                Path(tmp),
+                args.scrapes,
+                args.interval,
+                args.profile,
+                args.memory,
+                args.exporter_arg,
+                settle=args.settle,
             )
             result = bench.run()
             results.append(result)
