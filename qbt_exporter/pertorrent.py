@@ -31,6 +31,7 @@ is a ``PassReport``, which the kind's collector turns into metrics and its succe
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,15 @@ class Plan:
     # A mark read from the list that proves the value unchanged for as long as it stays what it was
     # at the fetch (with the same key); None when the list proves nothing for this torrent.
     settled: Callable[[Torrent], Hashable | None] | None = None
+    # The torrents ``wants``, in list order, from a whole list at once: the same answer as ``wants``
+    # per torrent, by C-level calls where the plan can say it so (every scrape asks for every torrent).
+    select: Callable[[list[Torrent]], list[Torrent]] | None = None
+
+    def wanted(self, torrents: list[Torrent]) -> list[Torrent]:
+        """The torrents this kind of call is of use for, in list order."""
+        if self.select is not None:
+            return self.select(torrents)
+        return list(filter(self.wants, torrents))
 
 
 @dataclass(slots=True)
@@ -74,6 +84,7 @@ class _Entry(Generic[V]):
     key: Hashable
     known_at: float  # when the value was last known true: fetched, or proved unchanged (``settled``)
     mark: Hashable | None = None  # the plan's ``settled`` mark at the fetch
+    refresh_age: float = math.inf  # its hash's ``refresh_age``, worked out once at the fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,36 +145,40 @@ class PerTorrentCache(Generic[V]):
         the entry ages from the last time it was known true, like any other (a held torrent whose
         counters move on every scrape would otherwise cost a call per scrape beyond the budget).
         """
-        wants, key, is_busy, settled = self.plan.wants, self.plan.key, self.plan.busy, self.plan.settled
+        return self.due_wanted(self.plan.wanted(list(torrents)), now)
+
+    def due_wanted(self, wanted: list[Torrent], now: float) -> list[Due]:
+        """``due`` of the torrents the plan wants. Runs for every wanted torrent of every scrape, so
+        the entries and keys are looked up by C-level ``map`` and each torrent's refresh age is
+        the one its entry kept from the fetch."""
+        key, is_busy, settled = self.plan.key, self.plan.busy, self.plan.settled
         new: list[Due] = []
         changed: list[Due] = []
         busy: list[tuple[float, Due]] = []
         aged: list[tuple[float, Due]] = []
-        for torrent in torrents:
-            if not wants(torrent):
-                continue
-            entry = self._entries.get(torrent.hash)
+        hashes = list(map(_hash, wanted))
+        for torrent, torrent_hash, entry in zip(wanted, hashes, map(self._entries.get, hashes), strict=True):
             if entry is None:
-                new.append(Due(torrent.hash, "new"))
+                new.append(Due(torrent_hash, "new"))
             elif entry.key != key(torrent):
-                changed.append(Due(torrent.hash, "changed"))
+                changed.append(Due(torrent_hash, "changed"))
             elif entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
                 entry.known_at = now  # the list proves the value unchanged since the fetch
             else:
-                expiring = now - entry.known_at >= refresh_age(torrent.hash, self.max_age)
+                expiring = now - entry.known_at >= entry.refresh_age
                 if is_busy is not None and is_busy(torrent):
-                    busy.append((entry.known_at, Due(torrent.hash, "busy", expiring)))
+                    busy.append((entry.known_at, Due(torrent_hash, "busy", expiring)))
                 elif expiring:
-                    aged.append((entry.known_at, Due(torrent.hash, "aged", True)))
-        busy.sort(key=lambda pair: pair[0])
-        aged.sort(key=lambda pair: pair[0])
+                    aged.append((entry.known_at, Due(torrent_hash, "aged", True)))
+        busy.sort(key=_first)
+        aged.sort(key=_first)
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
     def store(
         self, torrent_hash: str, value: V, key: Hashable, now: float, mark: Hashable | None = None
     ) -> None:
         """Remember a fetched value with the torrent's ``key`` and ``settled`` mark as listed."""
-        self._entries[torrent_hash] = _Entry(value, key, now, mark)
+        self._entries[torrent_hash] = _Entry(value, key, now, mark, refresh_age(torrent_hash, self.max_age))
 
     def get(self, torrent_hash: str, now: float) -> tuple[V, float] | None:
         """The remembered value and its age, or ``None`` if absent or older than max_age."""
@@ -180,9 +195,24 @@ class PerTorrentCache(Generic[V]):
 
     def retain(self, hashes: Iterable[str]) -> None:
         """Drop every entry whose torrent is no longer in qBittorrent's list."""
-        keep = set(hashes)
-        for torrent_hash in [h for h in self._entries if h not in keep]:
+        for torrent_hash in self._entries.keys() - set(hashes):
             del self._entries[torrent_hash]
+
+    def served(self, hashes: list[str], now: float) -> tuple[dict[str, V], float | None]:
+        """``get`` for each of ``hashes`` at once: the values (by hash) and the oldest age served."""
+        max_age = self.max_age
+        values: dict[str, V] = {}
+        oldest: float | None = None
+        for torrent_hash, entry in zip(hashes, map(self._entries.get, hashes), strict=True):
+            if entry is None:
+                continue
+            age = now - entry.known_at
+            if age > max_age:
+                continue
+            values[torrent_hash] = entry.value
+            if oldest is None or age > oldest:
+                oldest = age
+        return values, oldest
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +276,15 @@ class PerTorrentPolicy(Generic[V]):
         """
         cache, clock, plan = self.cache, self._clock, self.cache.plan
         budget = refresh_budget(list_seconds)
-        cache.retain(t.hash for t in torrents)
-        listed = {t.hash: t for t in torrents}
+        cache.retain(map(_hash, torrents))
+        listed: dict[str, Torrent] = {}  # by hash, built at the first fetch (none in a steady state)
         vanished: set[str] = set()
         started = clock()
         elapsed = 0.0 if self._last_pass is None else started - self._last_pass
         self._last_pass = started
         pace = refresh_pace(len(cache), elapsed, cache.max_age)
-        due = cache.due(torrents, started)
+        wanted = plan.wanted(torrents)
+        due = cache.due_wanted(wanted, started)
         fetched = failed = paced = 0
         cut_short = False
         error: str | None = None
@@ -281,22 +312,16 @@ class PerTorrentPolicy(Generic[V]):
                 vanished.add(item.hash)
                 cache.forget(item.hash)
             else:
+                listed = listed or {t.hash: t for t in torrents}
                 torrent = listed[item.hash]
                 mark = plan.settled(torrent) if plan.settled is not None else None
                 cache.store(item.hash, value, plan.key(torrent), clock(), mark)
-        values, oldest = self._served(torrents, vanished)
+        hashes = list(map(_hash, wanted))
+        if vanished:
+            hashes = [h for h in hashes if h not in vanished]
+        values, oldest = cache.served(hashes, self._clock())
         return PassResult(values, PassReport(len(due) - fetched, oldest, cut_short, failed, error), vanished)
 
-    def _served(self, torrents: list[Torrent], vanished: set[str]) -> tuple[dict[str, V], float | None]:
-        """Each listed torrent's cached value, and the oldest age served."""
-        now, wants = self._clock(), self.cache.plan.wants
-        values: dict[str, V] = {}
-        oldest: float | None = None
-        for torrent in torrents:
-            if torrent.hash in vanished or not wants(torrent):
-                continue
-            cached = self.cache.get(torrent.hash, now)
-            if cached is not None:
-                values[torrent.hash], age = cached
-                oldest = age if oldest is None else max(oldest, age)
-        return values, oldest
+
+_hash = operator.attrgetter("hash")
+_first = operator.itemgetter(0)

@@ -18,6 +18,7 @@ its status (5.0+ say "unreachable" themselves) or from its message (``tracker_me
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -98,7 +99,13 @@ def _identified(torrent: Torrent) -> bool:
     return torrent.identified
 
 
-PLAN = Plan(wants=_identified, key=_key)
+def _select(torrents: list[Torrent]) -> list[Torrent]:
+    """The identified torrents of a whole list (``_identified``), by one C-level pass."""
+    return list(filter(_hash, torrents))
+
+
+_hash = operator.attrgetter("hash")
+PLAN = Plan(wants=_identified, key=_key, select=_select)
 
 
 @dataclass(frozen=True, slots=True)
