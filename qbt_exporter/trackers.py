@@ -78,6 +78,18 @@ class TorrentTrackers:
         return None if self.status == "unknown" else float(self.status == "working")
 
 
+class _WorkingByStatus(dict[str, float | None]):
+    """Status → ``TorrentTrackers.working`` of that status, each worked out once: the collector
+    reads it for every torrent by one C-level ``map``. Statuses are the few summarise gives."""
+
+    def __missing__(self, status: str) -> float | None:
+        working = self[status] = TorrentTrackers(status).working
+        return working
+
+
+WORKING = _WorkingByStatus()
+
+
 def summarise(entries: list[TrackerEntry]) -> TorrentTrackers:
     """The summary of one trackers reply; a host used twice counts once, with its better class."""
     best: dict[str, str] = {}

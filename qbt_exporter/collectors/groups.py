@@ -23,9 +23,10 @@ import operator
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
+from itertools import repeat
 from typing import Any
 
-from qbt_exporter.collectors.base import Collector, named
+from qbt_exporter.collectors.base import Collector, labelled
 from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import CATALOGUE, GROUP_DIMENSIONS, PREFIX, MetricSpec
 from qbt_exporter.qbittorrent.model import TORRENT_STATES, Torrent
@@ -119,12 +120,12 @@ def _groups(keys: Iterable[str], *, split: bool) -> dict[str, list[int]]:
 
 def _counts(name: str, dimension: str, groups: dict[str, Picker], states: list[str]) -> Family:
     """Every known state for every group in use (and the empty group), 0 included."""
-    fam = named(name)
+    rows: list[tuple[object, ...]] = []
     for group in sorted(groups.keys() | {""}):
         counts = Counter(groups[group](states) if group in groups else ())
-        for state in TORRENT_STATES:
-            fam.add(float(counts.get(state, 0)), state=state, **{dimension: group})
-    return fam
+        counted = map(float, map(counts.get, TORRENT_STATES, repeat(0)))
+        rows.extend(zip(repeat(group), TORRENT_STATES, counted))
+    return labelled(name, (dimension, "state"), rows)
 
 
 def _sums(row: MetricSpec, groups: dict[str, Picker], column: list[float | None], has_none: bool) -> Family:

@@ -24,12 +24,11 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import chain
 
-from qbt_exporter.collectors.base import Collector, named
+from qbt_exporter.collectors.base import Collector, labelled, named
 from qbt_exporter.exposition import Columns, Family
 from qbt_exporter.scraper import ScrapeResult
-from qbt_exporter.trackers import HOST_STATUSES
+from qbt_exporter.trackers import HOST_STATUSES, WORKING
 
-_working = operator.attrgetter("working")
 _status = operator.attrgetter("status")
 _hosts = operator.attrgetter("hosts")
 
@@ -51,18 +50,19 @@ class TrackersCollector(Collector):
         # As columns, read by C-level getters: one sample per torrent in each, 10,000 a scrape.
         hashes = list(reading.torrents)
         summaries = list(reading.torrents.values())
-        working = list(map(_working, summaries))
-        yield named("qbittorrent_torrent_tracker_working", Columns.known(hashes, working))
         statuses = list(map(_status, summaries))
+        working = list(map(WORKING.__getitem__, statuses))  # ``TorrentTrackers.working``, without a call each
+        yield named("qbittorrent_torrent_tracker_working", Columns.known(hashes, working))
         yield named("qbittorrent_torrent_tracker_status", Columns([hashes, statuses], [1.0] * len(hashes)))
         # (host, its class for a torrent) → torrents, counted in C (a Python loop building a
         # Counter per host cost more than the two columns above together)
         pairs = Counter(chain.from_iterable(map(_hosts, summaries)))
-        hosts = named("qbittorrent_torrents_by_tracker_status")
-        for host in sorted({host for host, _ in pairs}):
-            for host_status in HOST_STATUSES:
-                hosts.add(float(pairs[host, host_status]), tracker=host, status=host_status)
-        yield hosts
+        rows = [
+            (host, host_status, float(pairs[host, host_status]))
+            for host in sorted({host for host, _ in pairs})
+            for host_status in HOST_STATUSES
+        ]
+        yield labelled("qbittorrent_torrents_by_tracker_status", ("tracker", "status"), rows)
         report = reading.report
         yield named("qbittorrent_exporter_torrent_trackers_skipped", [(float(report.skipped),)])
         if report.max_age is not None:

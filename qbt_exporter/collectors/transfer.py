@@ -19,7 +19,7 @@ import operator
 from collections import Counter
 from collections.abc import Iterator
 
-from qbt_exporter.collectors.base import Collector, named
+from qbt_exporter.collectors.base import Collector, labelled, named
 from qbt_exporter.exposition import Family
 from qbt_exporter.metrics import CATALOGUE
 from qbt_exporter.qbittorrent.model import CONNECTION_STATUSES, TORRENT_STATES, Snapshot, Torrent
@@ -76,8 +76,9 @@ def _torrent_counts(torrents: list[Torrent]) -> Family:
     categories_of = list(map(_category, torrents))  # C-level reads: this runs for every torrent
     counts = Counter(zip(categories_of, map(_state, torrents), strict=True))
     categories = sorted({*categories_of, ""})
-    fam = named("qbittorrent_torrents")
-    for category in categories:
-        for state in TORRENT_STATES:
-            fam.add(float(counts.get((category, state), 0)), state=state, category=category)
-    return fam
+    rows = [
+        (category, state, float(counts.get((category, state), 0)))
+        for category in categories
+        for state in TORRENT_STATES
+    ]
+    return labelled("qbittorrent_torrents", ("category", "state"), rows)
