@@ -12,7 +12,8 @@ Why it is built this way:
 * The list is real: one ``qbittorrent-nox`` 4.5.2 (the end-to-end harness, as ``bench_peer``) with
   ``--torrents`` torrents (``bench_peer``'s mix: seeding, paused, categories, tags), settled, and
   three ``sync/maindata`` replies read from it a second apart; each scrape reads the next of them,
-  so values move between scrapes as they do on a live server.
+  so values move between scrapes as they do on a live server. ``--simulator``: the simulated
+  server's v2 API instead (for 10,000 torrents, which the real one takes too long to be loaded with).
 * The baseline is the package at ``--baseline`` imported under another name (``bench_render``'s
   ``load_baseline``), so both versions run in one process on the same bytes, interleaved (baseline,
   this code, this code, baseline, ...): the machine's noise falls on both alike.
@@ -40,12 +41,26 @@ from typing import Any
 
 from benchmarks.bench_peer import UNSETTLED, bench_specs
 from benchmarks.bench_render import BASELINE_PACKAGE, load_baseline
-from benchmarks.common import poll
+from benchmarks.common import get_retried, poll, simulator_session
 from harness.qbittorrent import QBittorrent, add_mix
 from harness.torrents import CLOSED_ANNOUNCE_URL
+from qbt_exporter.simulator import Simulator, SimulatorConfig
 
 PHASES = ("list", "properties", "trackers", "families", "render+gzip")
 STEP = 10.0  # fake seconds between scrapes
+
+
+def simulated_bodies(torrents: int, count: int = 3) -> list[bytes]:
+    """``count`` full ``sync/maindata`` replies of the simulator's v2 API, 15 simulated seconds apart
+    (values move; no torrent is added or removed: a steady state)."""
+    config = SimulatorConfig(torrents=torrents, api="v2", latency=False, churn=False, time_scale=15)
+    with Simulator(config) as sim:
+        session = simulator_session(sim)
+        bodies = []
+        for _ in range(count):
+            bodies.append(get_retried(session, f"{sim.url}/api/v2/sync/maindata?rid=0"))
+            time.sleep(1.0)
+        return bodies
 
 
 def maindata_bodies(torrents: int, root: Path, count: int = 3) -> list[bytes]:
@@ -154,12 +169,19 @@ def main() -> None:
     parser.add_argument("--scrapes", type=int, default=15)
     parser.add_argument("--baseline", default="main", help="git ref to compare with")
     parser.add_argument("--bodies", type=Path, help="reuse (or save) the maindata replies in this directory")
+    parser.add_argument(
+        "--simulator", action="store_true", help="the simulator's v2 replies instead of a real 4.5.2's"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.bodies and sorted(args.bodies.glob("maindata-*.json")):
             bodies = [p.read_bytes() for p in sorted(args.bodies.glob("maindata-*.json"))]
         else:
-            bodies = maindata_bodies(args.torrents, Path(tmp))
+            bodies = (
+                simulated_bodies(args.torrents)
+                if args.simulator
+                else maindata_bodies(args.torrents, Path(tmp))
+            )
             if args.bodies:
                 args.bodies.mkdir(parents=True, exist_ok=True)
                 for n, body in enumerate(bodies):
@@ -183,8 +205,9 @@ def main() -> None:
         steady = all(v.fetched == fetched[v.label] for v in versions)
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         series = sum(1 for line in texts[versions[1].label].splitlines() if not line.startswith(b"#"))
+        source = "the simulator (v2)" if args.simulator else "a real qBittorrent 4.5.2"
         print(
-            f"{args.torrents} torrents of a real qBittorrent 4.5.2 "
+            f"{args.torrents} torrents of {source} "
             f"(sync/maindata, {len(bodies)} replies in turn), "
             f"{series} series; steady state (no fetch due: {'yes' if steady else 'NO'}); "
             f"thread CPU per scrape, median of {args.scrapes}, interleaved; load average {load}"

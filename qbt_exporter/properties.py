@@ -112,34 +112,32 @@ class PropertiesPolicy:
 
 
 def completed(torrents: list[Torrent], properties: list[TorrentProperties]) -> list[Torrent]:
-    """``torrent.with_properties(props)`` for each torrent and its properties, column by column.
+    """``torrent.with_properties(props)`` for each torrent and its properties, by C-level calls.
 
-    This runs for every torrent of every scrape, and a call per torrent cost twice as much: here
-    the torrents are taken apart and rebuilt by C-level ``zip`` and ``tuple.__new__``, a column the
-    list lacks altogether (wasted bytes and connections on every v2) is the properties' column as it
-    is, and only a column with some gaps is merged by a comprehension."""
-    if not torrents:
-        return []
-    columns = list(zip(*torrents, strict=True))
-    theirs: list[tuple[object, ...]] | None = None
-    for index, position in enumerate(_PROPERTY_POSITIONS):
-        gaps = columns[position].count(None)
-        if not gaps:
-            continue
-        if theirs is None:
-            theirs = list(zip(*map(_property_values, properties), strict=True))
-        if gaps == len(torrents):
-            columns[position] = theirs[index]
-        else:
-            columns[position] = [
-                mine if mine is not None else their
-                for mine, their in zip(columns[position], theirs[index], strict=True)
-            ]
-    if theirs is None:
+    This runs for every torrent of every scrape. A version's list either has a property value for
+    every torrent or for none (every v2 lacks wasted bytes and connections): then one ``itemgetter``
+    picks the merged values for all of them, from each torrent's property values followed by its
+    properties', and ``map`` rebuilds the torrents around them, a quarter less CPU than a call per
+    torrent. A list with some torrents lacking a value that others have is filled torrent by torrent.
+    """
+    count = len(torrents)
+    absent: list[bool] = []
+    for read in _PROPERTY_READS:
+        gaps = sum(map(operator.is_, map(read, torrents), repeat(None)))
+        if 0 < gaps < count:
+            return list(map(Torrent.with_properties, torrents, properties))
+        absent.append(gaps > 0)
+    if not any(absent):
         return list(torrents)
-    return list(map(_new_torrent, zip(*columns, strict=True)))
+    width = len(PROPERTY_FIELDS)
+    pick = operator.itemgetter(*(index + width * gap for index, gap in enumerate(absent)))
+    merged = map(pick, map(operator.add, map(_property_values, torrents), map(_property_values, properties)))
+    return list(map(_new_torrent, map(operator.add, map(_listed_part, torrents), merged)))
 
 
 _NO_PROPERTIES = TorrentProperties()  # all None: fills nothing
-_PROPERTY_POSITIONS = tuple(TORRENT_FIELDS.index(name) for name in PROPERTY_FIELDS)
+_PROPERTY_READS = tuple(map(operator.attrgetter, PROPERTY_FIELDS))
+# Torrent's fields but the property ones, which are its last: with_properties is its definition
+_listed_part = operator.itemgetter(slice(0, len(TORRENT_FIELDS) - len(PROPERTY_FIELDS)))
+assert TORRENT_FIELDS[-len(PROPERTY_FIELDS) :] == PROPERTY_FIELDS
 _new_torrent = partial(tuple.__new__, Torrent)  # new_torrent as one C-level call
