@@ -8,9 +8,10 @@ bodies (thread CPU time, medians), never against a figure from another run. The 
 ``qbt_exporter`` is extracted with ``git archive`` and imported under another package name, so both
 live in this process. Bodies are real simulator replies of the two APIs, two scrapes 15 simulated
 seconds apart (read alternately, as consecutive scrapes would be), so whatever a reader remembers
-between scrapes is exercised as in steady state. Memory is the Python allocations' peak above the
-start of one read (tracemalloc, in separate runs so that tracing does not slow the timed ones): the
-reply's bytes are already held, the Torrents it returns are counted.
+between scrapes is exercised as in steady state. Where msgspec is installed, this checkout's
+stdlib path (the reader made as where it is not) is timed too. Memory is the Python allocations'
+peak above the start of one read (tracemalloc, in separate runs so that tracing does not slow the
+timed ones): the reply's bytes are already held, the Torrents it returns are counted.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import get_retried, simulator_session
+from qbt_exporter.qbittorrent.flavours import listdecoder
 from qbt_exporter.qbittorrent.flavours.torrentlist import TorrentReader
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 
@@ -71,8 +73,14 @@ def bodies(torrents: int, api: str) -> list[bytes]:
 
 
 def old_reader(package: str, api: str) -> Callable[[bytes], Any]:
-    """The baseline's path from bytes to Torrents: ``Client.get_json``'s decoding, the flavour's
-    shape check, ``parse_torrents``."""
+    """The baseline's path from bytes to Torrents: its ``TorrentReader`` where it has one (the list
+    read element by element); before that, ``Client.get_json``'s decoding, the flavour's shape
+    check, ``parse_torrents``."""
+    try:
+        reader = import_module(f"{package}.qbittorrent.flavours.torrentlist").TorrentReader()
+        return reader.read_array if api == "legacy" else reader.read_maindata  # type: ignore[no-any-return]
+    except ModuleNotFoundError:
+        pass
     jsonbody = import_module(f"{package}.qbittorrent.jsonbody")
     common = import_module(f"{package}.qbittorrent.flavours.common")
     if api == "legacy":
@@ -103,8 +111,16 @@ def values(torrent: Any) -> tuple[Any, ...]:
     return tuple(getattr(torrent, field.name) for field in dataclasses.fields(torrent))
 
 
-def new_reader(api: str) -> Callable[[bytes], Any]:
-    reader = TorrentReader()  # one per flavour, kept across scrapes
+def new_reader(api: str, *, msgspec: bool = True) -> Callable[[bytes], Any]:
+    """This checkout's reader; without ``msgspec``, as where msgspec is not installed (the decoder
+    is chosen when the reader is made)."""
+    installed = listdecoder.msgspec
+    if not msgspec:
+        listdecoder.msgspec = None
+    try:
+        reader = TorrentReader()  # one per flavour, kept across scrapes
+    finally:
+        listdecoder.msgspec = installed
     return reader.read_array if api == "legacy" else reader.read_maindata
 
 
@@ -132,31 +148,33 @@ def peak(read: Callable[[bytes], Any], body: bytes) -> int:
 def compare(api: str, torrents: int, repeat: int, package: str) -> None:
     replies = bodies(torrents, api)
     readers = {"old": old_reader(package, api), "new": new_reader(api)}
+    if listdecoder.msgspec is not None:  # this checkout's stdlib path too, as where msgspec is not installed
+        readers["new, stdlib"] = new_reader(api, msgspec=False)
     reference = [readers["old"](body) for body in replies]
-    for index, body in enumerate(replies):  # the same Torrents, value by value, as the baseline's
-        listed, invalid = readers["new"](body)[-2:]
-        assert [values(t) for t in listed] == [values(t) for t in reference[index][-2]]
-        assert invalid == reference[index][-1]
-    times: dict[str, list[float]] = {"old": [], "new": []}
-    peaks: dict[str, list[int]] = {"old": [], "new": []}
+    for name in readers.keys() - {"old"}:
+        for index, body in enumerate(replies):  # the same Torrents, value by value, as the baseline's
+            listed, invalid = readers[name](body)[-2:]
+            assert [values(t) for t in listed] == [values(t) for t in reference[index][-2]]
+            assert invalid == reference[index][-1]
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    peaks: dict[str, list[int]] = {name: [] for name in readers}
     for run in range(repeat):
         body = replies[run % 2]
-        for name in ("old", "new") if run % 2 else ("new", "old"):
+        for name in list(readers) if run % 2 else reversed(readers):
             times[name].append(cpu(readers[name], body))
     for run in range(3):
         body = replies[run % 2]
-        for name in ("old", "new"):
+        for name in readers:
             peaks[name].append(peak(readers[name], body))
-    old, new = statistics.median(times["old"]), statistics.median(times["new"])
     print(
         f"{api:<6} {torrents:>6} torrents, {len(replies[0]) / 1e6:5.1f} MB reply, median of {repeat} "
         f"(thread CPU) / max of 3 (tracemalloc peak):"
     )
-    print(f"  old  {old:6.3f} s  peak {max(peaks['old']) / MIB:6.1f} MiB")
-    print(
-        f"  new  {new:6.3f} s  peak {max(peaks['new']) / MIB:6.1f} MiB   ({new / old:.2f} x the CPU, "
-        f"{max(peaks['new']) / max(peaks['old']):.2f} x the peak)"
-    )
+    old, old_peak = statistics.median(times["old"]), max(peaks["old"])
+    for name in readers:
+        median, top = statistics.median(times[name]), max(peaks[name])
+        ratios = f"   ({median / old:.2f} x the CPU, {top / old_peak:.2f} x the peak)"
+        print(f"  {name:<11} {median:6.3f} s  peak {top / MIB:6.1f} MiB{ratios if name != 'old' else ''}")
 
 
 def main() -> None:
