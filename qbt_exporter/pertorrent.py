@@ -35,6 +35,7 @@ import operator
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Generic, TypeVar
 
 from qbt_exporter.deadline import Deadline
@@ -67,9 +68,12 @@ class Plan:
     # A mark read from the list that proves the value unchanged for as long as it stays what it was
     # at the fetch (with the same key); None when the list proves nothing for this torrent.
     settled: Callable[[Torrent], Hashable | None] | None = None
-    # The torrents ``wants``, in list order, from a whole list at once: the same answer as ``wants``
-    # per torrent, by C-level calls where the plan can say it so (every scrape asks for every torrent).
+    # Shortcuts by C-level calls, for what every scrape asks of every torrent; each gives the same
+    # answers as the definitions above. ``select``: the torrents ``wants``, in list order.
+    # ``settled_reads``: the fields ``settled`` reads, as one value (an ``attrgetter``), so that
+    # fields equal to those at the fetch prove the same mark without asking ``settled``.
     select: Callable[[list[Torrent]], list[Torrent]] | None = None
+    settled_reads: Callable[[Torrent], Hashable] | None = None
 
     def wanted(self, torrents: list[Torrent]) -> list[Torrent]:
         """The torrents this kind of call is of use for, in list order."""
@@ -85,6 +89,7 @@ class _Entry(Generic[V]):
     known_at: float  # when the value was last known true: fetched, or proved unchanged (``settled``)
     mark: Hashable | None = None  # the plan's ``settled`` mark at the fetch
     refresh_age: float = math.inf  # its hash's ``refresh_age``, worked out once at the fetch
+    reads: Hashable | None = None  # the plan's ``settled_reads`` at the fetch, when it had a mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,18 +156,28 @@ class PerTorrentCache(Generic[V]):
         """``due`` of the torrents the plan wants. Runs for every wanted torrent of every scrape, so
         the entries and keys are looked up by C-level ``map`` and each torrent's refresh age is
         the one its entry kept from the fetch."""
-        key, is_busy, settled = self.plan.key, self.plan.busy, self.plan.settled
+        plan = self.plan
+        is_busy, settled = plan.busy, plan.settled
         new: list[Due] = []
         changed: list[Due] = []
         busy: list[tuple[float, Due]] = []
         aged: list[tuple[float, Due]] = []
         hashes = list(map(_hash, wanted))
-        for torrent, torrent_hash, entry in zip(wanted, hashes, map(self._entries.get, hashes), strict=True):
+        keys = map(plan.key, wanted)
+        reads = (
+            map(plan.settled_reads, wanted) if plan.settled_reads is not None else repeat(None, len(wanted))
+        )
+        entries = map(self._entries.get, hashes)
+        for torrent, torrent_hash, entry, key, read in zip(wanted, hashes, entries, keys, reads, strict=True):
             if entry is None:
                 new.append(Due(torrent_hash, "new"))
-            elif entry.key != key(torrent):
+            elif entry.key != key:
                 changed.append(Due(torrent_hash, "changed"))
-            elif entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
+            elif (
+                entry.mark is not None
+                and settled is not None
+                and ((read is not None and read == entry.reads) or settled(torrent) == entry.mark)
+            ):
                 entry.known_at = now  # the list proves the value unchanged since the fetch
             else:
                 expiring = now - entry.known_at >= entry.refresh_age
@@ -175,10 +190,18 @@ class PerTorrentCache(Generic[V]):
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
     def store(
-        self, torrent_hash: str, value: V, key: Hashable, now: float, mark: Hashable | None = None
+        self,
+        torrent_hash: str,
+        value: V,
+        key: Hashable,
+        now: float,
+        mark: Hashable | None = None,
+        reads: Hashable | None = None,
     ) -> None:
-        """Remember a fetched value with the torrent's ``key`` and ``settled`` mark as listed."""
-        self._entries[torrent_hash] = _Entry(value, key, now, mark, refresh_age(torrent_hash, self.max_age))
+        """Remember a fetched value with the torrent's ``key``, ``settled`` mark and the fields that
+        mark was read from (``Plan.settled_reads``) as listed."""
+        age = refresh_age(torrent_hash, self.max_age)
+        self._entries[torrent_hash] = _Entry(value, key, now, mark, age, None if mark is None else reads)
 
     def get(self, torrent_hash: str, now: float) -> tuple[V, float] | None:
         """The remembered value and its age, or ``None`` if absent or older than max_age."""
@@ -316,7 +339,8 @@ class PerTorrentPolicy(Generic[V]):
                 listed = listed or {t.hash: t for t in torrents}
                 torrent = listed[item.hash]
                 mark = plan.settled(torrent) if plan.settled is not None else None
-                cache.store(item.hash, value, plan.key(torrent), clock(), mark)
+                reads = plan.settled_reads(torrent) if plan.settled_reads is not None else None
+                cache.store(item.hash, value, plan.key(torrent), clock(), mark, reads)
         hashes = list(map(_hash, wanted))
         if vanished:
             hashes = [h for h in hashes if h not in vanished]

@@ -70,6 +70,7 @@ PLAN = Plan(
     busy=_is_busy,
     settled=_settled,
     select=_select,
+    settled_reads=operator.attrgetter("state", "active_seconds", "downloaded", "uploaded"),  # _settled's
 )
 
 

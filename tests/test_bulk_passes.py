@@ -71,13 +71,22 @@ class Recorder:
         return None if torrent_hash.startswith("00000003") else f"v{self.now[0]}"
 
 
+def _ran(torrents: list[Torrent]) -> list[Torrent]:
+    """The torrents a second later, had each of them run: their active time moved on."""
+    return [
+        t if t.active_seconds is None else t._replace(active_seconds=t.active_seconds + 1) for t in torrents
+    ]
+
+
 def _same_passes(plan: Plan, scrapes: list[list[Torrent]], step: float) -> None:
     now = [0.0]
     fast, slow = Recorder(now), Recorder(now)
-    without = Plan(wants=plan.wants, key=plan.key, busy=plan.busy, settled=plan.settled)
+    without = Plan(wants=plan.wants, key=plan.key, busy=plan.busy, settled=plan.settled)  # no shortcut
     fast_policy = PerTorrentPolicy[str](300, plan, fast.counted, lambda: now[0])
     slow_policy = PerTorrentPolicy[str](300, without, slow.counted, lambda: now[0])
-    for torrents in scrapes:
+    # Each list three times: as drawn; again, when it proves the held torrents' values unchanged;
+    # then with every active time moved on, when it proves nothing.
+    for torrents in (torrents for listed in scrapes for torrents in (listed, listed, _ran(listed))):
         now[0] += step
         done = fast_policy.run(fast.fetch, torrents, Deadline.never(), 0.0)
         assert done == slow_policy.run(slow.fetch, torrents, Deadline.never(), 0.0)
