@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.qbittorrent.errors import BackingOff, QbtError, TimedOut, Unreachable
-from qbt_exporter.qbittorrent.model import Torrent
+from qbt_exporter.qbittorrent.model import Torrent, hash_of
 
 V = TypeVar("V")
 
@@ -162,7 +162,7 @@ class PerTorrentCache(Generic[V]):
         changed: list[Due] = []
         busy: list[tuple[float, Due]] = []
         aged: list[tuple[float, Due]] = []
-        hashes = list(map(_hash, wanted))
+        hashes = list(map(hash_of, wanted))
         keys = map(plan.key, wanted)
         reads = (
             map(plan.settled_reads, wanted) if plan.settled_reads is not None else repeat(None, len(wanted))
@@ -300,7 +300,7 @@ class PerTorrentPolicy(Generic[V]):
         """
         cache, clock, plan = self.cache, self._clock, self.cache.plan
         budget = refresh_budget(list_seconds)
-        cache.retain(map(_hash, torrents))
+        cache.retain(map(hash_of, torrents))
         listed: dict[str, Torrent] = {}  # by hash, built at the first fetch (none in a steady state)
         vanished: set[str] = set()
         started = clock()
@@ -341,12 +341,11 @@ class PerTorrentPolicy(Generic[V]):
                 mark = plan.settled(torrent) if plan.settled is not None else None
                 reads = plan.settled_reads(torrent) if plan.settled_reads is not None else None
                 cache.store(item.hash, value, plan.key(torrent), clock(), mark, reads)
-        hashes = list(map(_hash, wanted))
+        hashes = list(map(hash_of, wanted))
         if vanished:
             hashes = [h for h in hashes if h not in vanished]
         values, oldest = cache.served(hashes, self._clock())
         return PassResult(values, PassReport(len(due) - fetched, oldest, cut_short, failed, error), vanished)
 
 
-_hash = operator.attrgetter("hash")
 _first = operator.itemgetter(0)

@@ -18,7 +18,6 @@ import operator
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from functools import partial
 from itertools import compress, repeat
 
 from qbt_exporter.deadline import Deadline
@@ -29,6 +28,10 @@ from qbt_exporter.qbittorrent.model import (
     TORRENT_FIELDS,
     Torrent,
     TorrentProperties,
+    hash_of,
+    identified_torrents,
+    new_torrent,
+    property_values,
 )
 from qbt_exporter.stats import Stats
 from qbt_exporter.torrent_activity import HELD_STATES
@@ -53,15 +56,11 @@ def _settled(torrent: Torrent) -> Hashable | None:
     return None if None in mark else mark
 
 
-_hash = operator.attrgetter("hash")
-_property_values = operator.attrgetter(*PROPERTY_FIELDS)
-
-
 def _select(torrents: list[Torrent]) -> list[Torrent]:
     """``Torrent.missing_properties`` of a whole list, by C-level calls: identified torrents with
     some property value absent from the list."""
-    identified = list(filter(_hash, torrents))
-    return list(compress(identified, map(operator.contains, map(_property_values, identified), repeat(None))))
+    identified = identified_torrents(torrents)
+    return list(compress(identified, map(operator.contains, map(property_values, identified), repeat(None))))
 
 
 PLAN = Plan(
@@ -108,7 +107,7 @@ class PropertiesPolicy:
         done = self.policy.run(fetch, torrents, deadline, list_seconds)
         if done.vanished:
             torrents = [torrent for torrent in torrents if torrent.hash not in done.vanished]
-        properties = map(done.values.get, map(_hash, torrents), repeat(_NO_PROPERTIES))
+        properties = map(done.values.get, map(hash_of, torrents), repeat(_NO_PROPERTIES))
         return Completed(completed(torrents, list(properties)), done.report)
 
 
@@ -132,8 +131,8 @@ def completed(torrents: list[Torrent], properties: list[TorrentProperties]) -> l
         return list(torrents)
     width = len(PROPERTY_FIELDS)
     pick = operator.itemgetter(*(index + width * gap for index, gap in enumerate(absent)))
-    merged = map(pick, map(operator.add, map(_property_values, torrents), map(_property_values, properties)))
-    return list(map(_new_torrent, map(operator.add, map(_listed_part, torrents), merged)))
+    merged = map(pick, map(operator.add, map(property_values, torrents), map(property_values, properties)))
+    return list(map(new_torrent, map(operator.add, map(_listed_part, torrents), merged)))
 
 
 _NO_PROPERTIES = TorrentProperties()  # all None: fills nothing
@@ -141,4 +140,3 @@ _PROPERTY_READS = tuple(map(operator.attrgetter, PROPERTY_FIELDS))
 # Torrent's fields but the property ones, which are its last: with_properties is its definition
 _listed_part = operator.itemgetter(slice(0, len(TORRENT_FIELDS) - len(PROPERTY_FIELDS)))
 assert TORRENT_FIELDS[-len(PROPERTY_FIELDS) :] == PROPERTY_FIELDS
-_new_torrent = partial(tuple.__new__, Torrent)  # new_torrent as one C-level call

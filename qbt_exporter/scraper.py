@@ -24,7 +24,7 @@ from qbt_exporter.properties import PropertiesPass, PropertiesPolicy
 from qbt_exporter.qbittorrent import flavours
 from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, NotFound, QbtError, TimedOut
 from qbt_exporter.qbittorrent.flavours.base import Flavour
-from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent
+from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent, identified_torrents
 from qbt_exporter.selection import Selection, SelectionReport
 from qbt_exporter.stats import Stats
 from qbt_exporter.trackers import TrackersPolicy, TrackersReading
@@ -73,7 +73,7 @@ class ScrapeResult:
         """The torrents that get per-torrent series this scrape."""
         if self.selected is not None:
             return self.selected
-        return [t for t in self.snapshot.torrents if t.identified] if self.snapshot is not None else []
+        return identified_torrents(self.snapshot.torrents) if self.snapshot is not None else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import heapq
 import math
-import operator
 from dataclasses import dataclass, field
 
 from qbt_exporter.filters import Filters, describe, is_active
-from qbt_exporter.qbittorrent.model import Torrent
+from qbt_exporter.qbittorrent.model import Torrent, identified_torrents
 
 
 def relevance(torrent: Torrent) -> tuple[bool, float, float, str]:
@@ -62,7 +61,7 @@ class Selection:
         """The identified torrents that pass the filters, at most ``max`` of them, in list order,
         and the report. Torrents without a usable hash never get per-torrent series and are not
         counted as left out."""
-        identified = list(filter(_hash, torrents))  # ``Torrent.identified`` by one C-level pass
+        identified = identified_torrents(torrents)
         passing = [t for t in identified if self.filters.passes(t)] if self.filters.active else identified
         kept = passing
         if self.max is not None and len(passing) > self.max:
@@ -76,6 +75,3 @@ class Selection:
             capped=len(passing) - len(kept),
         )
         return kept, report
-
-
-_hash = operator.attrgetter("hash")  # truthy exactly when Torrent.identified

@@ -18,14 +18,13 @@ its status (5.0+ say "unreachable" themselves) or from its message (``tracker_me
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.pertorrent import PassReport, PerTorrentPolicy, Plan
-from qbt_exporter.qbittorrent.model import Torrent, TrackerEntry
+from qbt_exporter.qbittorrent.model import Torrent, TrackerEntry, identified_torrents
 from qbt_exporter.stats import Stats
 from qbt_exporter.torrent_activity import announce_class
 from qbt_exporter.tracker_messages import classify, loggable
@@ -111,13 +110,7 @@ def _identified(torrent: Torrent) -> bool:
     return torrent.identified
 
 
-def _select(torrents: list[Torrent]) -> list[Torrent]:
-    """The identified torrents of a whole list (``_identified``), by one C-level pass."""
-    return list(filter(_hash, torrents))
-
-
-_hash = operator.attrgetter("hash")
-PLAN = Plan(wants=_identified, key=_key, select=_select)
+PLAN = Plan(wants=_identified, key=_key, select=identified_torrents)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, NamedTuple
 
 ApiKind = Literal["legacy", "v2"]
@@ -192,7 +193,7 @@ class Torrent(NamedTuple):
     def missing_properties(self) -> bool:
         """True when some property-only value is absent from the list, so a properties call helps
         (never for an unidentified torrent: there is no hash to ask about)."""
-        return bool(self.hash) and None in _property_values(self)
+        return bool(self.hash) and None in property_values(self)
 
     def with_properties(self, props: TorrentProperties | None) -> Torrent:
         """Fill the values the list lacked from ``props``; the list's own values always win.
@@ -202,7 +203,7 @@ class Torrent(NamedTuple):
             return self
         values = list(self)
         filled = False
-        for index, value in zip(_PROPERTY_INDEX, _property_values(props), strict=True):
+        for index, value in zip(_PROPERTY_INDEX, property_values(props), strict=True):
             if value is not None and values[index] is None:
                 values[index] = value
                 filled = True
@@ -212,14 +213,22 @@ class Torrent(NamedTuple):
 TORRENT_FIELDS: tuple[str, ...] = Torrent._fields
 
 
-def new_torrent(values: Iterable[object]) -> Torrent:
-    """A Torrent from all its values in field order, without the keyword-argument constructor's
-    Python-level ``__new__`` (the flavours build 10,000 of these per scrape)."""
-    return _tuple_new(Torrent, values)
+# A Torrent from all its values in field order, by one C-level call: without the keyword-argument
+# constructor's Python-level ``__new__`` (the flavours and the properties pass build 10,000 of
+# these per scrape).
+new_torrent: Callable[[Iterable[object]], Torrent] = partial(tuple.__new__, Torrent)
+# A torrent's hash, by one C-level getter: truthy exactly when ``Torrent.identified``.
+hash_of = operator.attrgetter("hash")
+# The property-only values of a Torrent or a TorrentProperties, in PROPERTY_FIELDS order.
+property_values = operator.attrgetter(*PROPERTY_FIELDS)
 
 
-_tuple_new = tuple.__new__
-_property_values = operator.attrgetter(*PROPERTY_FIELDS)
+def identified_torrents(torrents: Iterable[Torrent]) -> list[Torrent]:
+    """The torrents with a usable hash (``Torrent.identified``), in list order, by one C-level
+    pass: the selection and the per-torrent passes ask it of every list, every scrape."""
+    return list(filter(hash_of, torrents))
+
+
 _PROPERTY_INDEX = tuple(TORRENT_FIELDS.index(name) for name in PROPERTY_FIELDS)
 
 
