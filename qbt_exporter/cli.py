@@ -51,6 +51,7 @@ def default_settings(config: Config) -> Settings:
         trackers_max_age=config.trackers_max_age,
         process_metrics=config.exporter_metrics,
         selection=Selection(config.torrent_filters, config.torrents_max),
+        refresh_ahead=config.refresh_ahead,
     )
 
 
@@ -100,7 +101,9 @@ def build_service(config: Config, modules: Modules | None = None) -> Service:
     default = _default_reader(config) if config.default_target else None
     pool = TargetPool(
         lambda module, target: build_reader(
-            module_settings(module, target, config.properties_max_age, config.trackers_max_age)
+            module_settings(
+                module, target, config.properties_max_age, config.trackers_max_age, config.refresh_ahead
+            )
         ),
         idle_timeout=config.probe_idle_timeout,
         max_targets=config.probe_max_targets,

@@ -69,6 +69,7 @@ class Config:
     # whether /metrics reads the --qbittorrent.url qBittorrent: always without a config file;
     # with one, only when the URL was given (flag or environment)
     default_target: bool = True
+    refresh_ahead: bool = True  # per-torrent refreshes between scrapes (refresher.py)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -325,6 +326,13 @@ _SWITCHES: tuple[tuple[str, str, bool, str], ...] = (
         "QBITTORRENT_TLS_INSECURE_SKIP_VERIFY",
         False,
         "do not verify qBittorrent's HTTPS certificate",
+    ),
+    (
+        "torrents.refresh-ahead",
+        "QBT_EXPORTER_TORRENTS_REFRESH_AHEAD",
+        True,
+        "between scrapes, refresh the per-torrent properties and trackers that would come due for age by "
+        "the next scrape, so that scrapes make only the calls of new, changed and busy torrents",
     ),
     (
         "demo",
@@ -600,6 +608,7 @@ def _parse(args: Mapping[str, object], env: Mapping[str, str]) -> Config:
         probe_idle_timeout=duration("--probe.target-idle-timeout"),
         probe_max_targets=count("--probe.max-targets"),
         default_target=config_file is None or url_given or switch("demo"),
+        refresh_ahead=switch("torrents.refresh-ahead"),
     )
 
 

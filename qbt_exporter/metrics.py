@@ -362,7 +362,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "qbittorrent_exporter_torrent_properties_refreshes_total",
         "counter",
-        "Per-torrent properties calls by reason (new, changed, busy, aged).",
+        "Per-torrent properties calls by reason (new, changed, busy, aged; ahead: between scrapes).",
         "exporter",
         ("reason",),
     ),
@@ -381,7 +381,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "qbittorrent_exporter_torrent_trackers_refreshes_total",
         "counter",
-        "Per-torrent trackers calls by reason (new, changed, aged).",
+        "Per-torrent trackers calls by reason (new, changed, aged; ahead: between scrapes).",
         "exporter",
         ("reason",),
     ),

@@ -44,7 +44,10 @@ from qbt_exporter.qbittorrent.model import Torrent, hash_of
 
 V = TypeVar("V")
 
-REASONS: tuple[str, ...] = ("new", "changed", "busy", "aged")
+# Why a call was made: in a scrape, for a torrent new to the cache, with a changed key, busy, or
+# whose value reached its refresh age; "ahead": between scrapes, a value that would have reached its
+# refresh age by the next scrape (``refresher.py``).
+REASONS: tuple[str, ...] = ("new", "changed", "busy", "aged", "ahead")
 
 # Refreshing busy and aged torrents may cost a scrape at most this share of the time qBittorrent
 # took to list the torrents (and at least REFRESH_MIN_SECONDS), per kind of call, so that a library
@@ -189,6 +192,34 @@ class PerTorrentCache(Generic[V]):
         aged.sort(key=_first)
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
+    def ahead(self, wanted: list[Torrent], until: float) -> list[str]:
+        """The hashes a pass at ``until`` would refresh for age alone (``aged``) if the list were
+        still ``wanted``, oldest first: for a refresh between scrapes (``refresher.py``).
+
+        Not new, changed or busy torrents: those belong to the scrape that lists them. Not a settled
+        entry either: the next list will most likely prove it unchanged again. Read-only, unlike
+        ``due_wanted``, which writes ``known_at`` for settled entries: ``until`` is a time not yet
+        come, and a value must never be known true as of the future (it would be served past its
+        max age)."""
+        plan = self.plan
+        is_busy, settled = plan.busy, plan.settled
+        entries = self._entries
+        aged: list[tuple[float, str]] = []
+        for torrent in wanted:
+            entry = entries.get(torrent.hash)
+            if (
+                entry is None
+                or entry.known_at + entry.refresh_age > until
+                or entry.key != plan.key(torrent)
+                or (is_busy is not None and is_busy(torrent))
+            ):
+                continue
+            if entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
+                continue
+            aged.append((entry.known_at, torrent.hash))
+        aged.sort(key=_first)
+        return [torrent_hash for _, torrent_hash in aged]
+
     def store(
         self,
         torrent_hash: str,
@@ -331,21 +362,31 @@ class PerTorrentPolicy(Generic[V]):
                 fetched, failed, error = fetched + 1, failed + 1, f"{type(err).__name__}: {err}"
                 continue  # this torrent's series are absent this time; the rest go on
             fetched += 1
-            self._counted(item.reason)
             if value is None:
                 vanished.add(item.hash)
-                cache.forget(item.hash)
-            else:
-                listed = listed or {t.hash: t for t in torrents}
-                torrent = listed[item.hash]
-                mark = plan.settled(torrent) if plan.settled is not None else None
-                reads = plan.settled_reads(torrent) if plan.settled_reads is not None else None
-                cache.store(item.hash, value, plan.key(torrent), clock(), mark, reads)
+            listed = listed or {t.hash: t for t in torrents}
+            self.keep(listed[item.hash], value, item.reason)
         hashes = list(map(hash_of, wanted))
         if vanished:
             hashes = [h for h in hashes if h not in vanished]
         values, oldest = cache.served(hashes, self._clock())
         return PassResult(values, PassReport(len(due) - fetched, oldest, cut_short, failed, error), vanished)
+
+    def ahead(self, torrents: list[Torrent], until: float) -> list[str]:
+        """``PerTorrentCache.ahead`` of the torrents this kind of call is of use for."""
+        return self.cache.ahead(self.cache.plan.wanted(torrents), until)
+
+    def keep(self, torrent: Torrent, value: V | None, reason: str) -> None:
+        """Count a call made for ``reason`` and remember its value with ``torrent``'s key and
+        ``settled`` mark as listed (``None``: qBittorrent said the torrent is gone; forgotten)."""
+        self._counted(reason)
+        cache, plan = self.cache, self.cache.plan
+        if value is None:
+            cache.forget(torrent.hash)
+            return
+        mark = plan.settled(torrent) if plan.settled is not None else None
+        reads = plan.settled_reads(torrent) if plan.settled_reads is not None else None
+        cache.store(torrent.hash, value, plan.key(torrent), self._clock(), mark, reads)
 
 
 _first = operator.itemgetter(0)

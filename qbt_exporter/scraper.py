@@ -25,9 +25,10 @@ from qbt_exporter.qbittorrent import flavours
 from qbt_exporter.qbittorrent.errors import BackingOff, Banned, LoginRejected, NotFound, QbtError, TimedOut
 from qbt_exporter.qbittorrent.flavours.base import Flavour
 from qbt_exporter.qbittorrent.model import ServerInfo, Snapshot, Torrent, identified_torrents
+from qbt_exporter.refresher import Job, Refresher
 from qbt_exporter.selection import Selection, SelectionReport
 from qbt_exporter.stats import Stats
-from qbt_exporter.trackers import TrackersPolicy, TrackersReading
+from qbt_exporter.trackers import TrackersPolicy, TrackersReading, summarising
 
 if TYPE_CHECKING:
     from qbt_exporter.qbittorrent.client import Client
@@ -83,6 +84,8 @@ class _Read:
     selection: SelectionReport
     properties: PropertiesPass | None
     trackers: TrackersReading | None = None
+    passes_at: float = 0.0  # when the per-torrent passes began (after the list)
+    jobs: tuple[Job, ...] = ()  # those passes, for the refresh between scrapes
 
 
 @dataclass(slots=True)
@@ -106,6 +109,7 @@ class Scraper:
         trackers_max_age: float = trackers_pass.DEFAULT_MAX_AGE,
         detect: Detector | None = None,
         clock: Callable[[], float] = time.monotonic,
+        refresher: Refresher | None = None,
     ) -> None:
         self.client = client
         self.stats = stats
@@ -122,6 +126,8 @@ class Scraper:
         self._last_error: str | None = None
         self._last_pass_error: dict[str, str | None] = {}
         self._announced: ServerInfo | None = None
+        # Refreshes the per-torrent values between scrapes (--torrents.refresh-ahead); None: off.
+        self.refresher = refresher if (self.properties or self.trackers) else None
 
     # --- single flight ------------------------------------------------------------------
     def scrape(self, deadline: Deadline) -> ScrapeResult:
@@ -149,6 +155,17 @@ class Scraper:
             flight.done.set()
         return flight.result
 
+    def answered(self) -> None:
+        """The last scrape's answer is rendered: the refresh between scrapes may use the time left
+        (not before: it would compete with the rendering for the interpreter)."""
+        if self.refresher is not None:
+            self.refresher.go()
+
+    def close(self) -> None:
+        """Stop the refresh between scrapes (shutdown, or the target evicted)."""
+        if self.refresher is not None:
+            self.refresher.close()
+
     def failed(self, error: str, *, duration: float = 0.0, cut_short: bool = False) -> ScrapeResult:
         """A result without a snapshot (qBittorrent reads as down), with the login state as it is.
 
@@ -162,7 +179,11 @@ class Scraper:
 
     # --- one scrape ---------------------------------------------------------------------
     def _scrape(self, deadline: Deadline) -> ScrapeResult:
+        refresher = self.refresher
+        if refresher is not None:
+            refresher.pause()  # the caches are this scrape's alone from here on
         started = self._clock()
+        read: _Read | None = None
         try:
             read = self._read(deadline)
         except QbtError as err:
@@ -170,6 +191,9 @@ class Scraper:
             return self.failed(
                 str(err), duration=self._clock() - started, cut_short=isinstance(err, TimedOut)
             )
+        finally:
+            if refresher is not None:  # no refresh between scrapes after one that found qBittorrent down
+                refresher.resume(started, read.passes_at if read else started, read.jobs if read else None)
         if self._last_error is not None:
             log.info("qBittorrent answers again at %s", self.client.base_url)
             self._last_error = None
@@ -268,11 +292,16 @@ class Scraper:
         # Per-torrent calls only for the torrents that get per-torrent series; the whole list stays
         # in the snapshot, as listed, for the totals.
         selected, selection = self.selection.choose(torrents)
+        passes_at = self._clock()
+        jobs: list[Job] = []
         report: PropertiesPass | None = None
         if self.properties is not None:
+            jobs.append(Job(self.properties.policy, flavour.properties, selected))
             completed = self.properties.complete(flavour.properties, selected, deadline, list_seconds)
             selected, report = completed.torrents, completed.report
         trackers: TrackersReading | None = None
         if self.trackers is not None:
+            jobs.append(Job(self.trackers.policy, summarising(flavour.trackers), selected))
             trackers = self.trackers.read(flavour.trackers, selected, deadline, list_seconds)
-        return _Read(Snapshot(server, transfer, torrents), selected, selection, report, trackers)
+        snapshot = Snapshot(server, transfer, torrents)
+        return _Read(snapshot, selected, selection, report, trackers, passes_at, tuple(jobs))

@@ -37,6 +37,7 @@ from qbt_exporter.deadline import Deadline
 from qbt_exporter.modules import Module, Modules
 from qbt_exporter.qbittorrent.client import DEFAULT_MAX_REPLY_SIZE, Client
 from qbt_exporter.qbittorrent.password import PasswordSource
+from qbt_exporter.refresher import Refresher
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.selection import Selection
 from qbt_exporter.stats import Stats
@@ -64,6 +65,7 @@ class Settings:
     trackers_max_age: float = trackers.DEFAULT_MAX_AGE
     process_metrics: bool = False
     selection: Selection = field(default_factory=Selection)  # --torrents.include/exclude/max
+    refresh_ahead: bool = True  # --torrents.refresh-ahead: per-torrent refreshes between scrapes
 
 
 @dataclass(slots=True)
@@ -72,9 +74,13 @@ class Reader:
 
     client: Client
     collectors: Collectors
+    scraper: Scraper | None = None  # its refresh between scrapes is stopped first
 
     def close(self, budget: float = LOGOUT_BUDGET) -> None:
-        """Log out (bounded by ``budget``) and drop the connections; never raises."""
+        """Stop the refresh between scrapes, log out (bounded by ``budget``) and drop the
+        connections; never raises."""
+        if self.scraper is not None:
+            self.scraper.close()
         self.client.logout(Deadline(min(budget, self.client.timeout)))
         self.client.close()
 
@@ -101,19 +107,24 @@ def build_reader(settings: Settings) -> Reader:
         selection=settings.selection,
         trackers="trackers" in settings.collectors,
         trackers_max_age=settings.trackers_max_age,
+        refresher=Refresher() if settings.refresh_ahead else None,
     )
     collectors = Collectors(
         scraper, stats, names=settings.collectors, process_metrics=settings.process_metrics
     )
-    return Reader(client, collectors)
+    return Reader(client, collectors, scraper)
 
 
 def module_settings(
-    module: Module, target: Target, properties_max_age: float, trackers_max_age: float
+    module: Module,
+    target: Target,
+    properties_max_age: float,
+    trackers_max_age: float,
+    refresh_ahead: bool = True,
 ) -> Settings:
     """The settings of ``module`` for ``target``: the module's credentials and torrent filters
     (the flags' --torrents.* where the module says nothing), the target's URL; the flags' per-torrent
-    max ages."""
+    max ages and refresh between scrapes."""
     return Settings(
         url=target.url,
         username=module.username,
@@ -127,6 +138,7 @@ def module_settings(
         properties_max_age=properties_max_age,
         selection=module.selection,
         trackers_max_age=trackers_max_age,
+        refresh_ahead=refresh_ahead,
     )
 
 

@@ -137,21 +137,31 @@ class TrackersPolicy:
         deadline: Deadline,
         list_seconds: float,
     ) -> TrackersReading:
-        def fetch_summary(torrent_hash: str, deadline: Deadline) -> TorrentTrackers | None:
-            entries = fetch(torrent_hash, deadline)
-            if entries is None:
-                return None
-            summary = summarise(entries)
-            if summary.status in FAILING and log.isEnabledFor(logging.DEBUG):
-                for entry in entries:
-                    log.debug(
-                        "torrent %s: tracker %s %s: %s",
-                        torrent_hash,
-                        entry.host,
-                        entry_status(entry),
-                        loggable(entry.message),
-                    )
-            return summary
-
-        done = self.policy.run(fetch_summary, torrents, deadline, list_seconds)
+        done = self.policy.run(summarising(fetch), torrents, deadline, list_seconds)
         return TrackersReading(done.values, done.report)
+
+
+def summarising(
+    fetch: Callable[[str, Deadline], list[TrackerEntry] | None],
+) -> Callable[[str, Deadline], TorrentTrackers | None]:
+    """``fetch`` of a torrent's trackers whose reply is summarised as it arrives (what the cache
+    keeps), with the failing trackers' messages logged at debug: for the scrape's pass and for
+    refreshes between scrapes alike."""
+
+    def fetch_summary(torrent_hash: str, deadline: Deadline) -> TorrentTrackers | None:
+        entries = fetch(torrent_hash, deadline)
+        if entries is None:
+            return None
+        summary = summarise(entries)
+        if summary.status in FAILING and log.isEnabledFor(logging.DEBUG):
+            for entry in entries:
+                log.debug(
+                    "torrent %s: tracker %s %s: %s",
+                    torrent_hash,
+                    entry.host,
+                    entry_status(entry),
+                    loggable(entry.message),
+                )
+        return summary
+
+    return fetch_summary

@@ -185,6 +185,8 @@ class ExporterApp:
             return _encode(_render(source.collect_within(deadline), accept), gzipped)
         except Exception:  # the HTTP server must never see an exception from a scrape
             log.exception("scrape failed unexpectedly; answering with qbittorrent_up 0")
+        finally:
+            _answered(source)
         try:
             return _encode(_render(source.fallback(), accept), gzipped)
         except Exception:
@@ -201,6 +203,18 @@ class ExporterApp:
             "</body></html>\n"
         )
         return page.encode()
+
+
+def _answered(source: MetricsSource) -> None:
+    """Tell ``source`` its answer is rendered (``Collectors.answered``), so that the work it keeps
+    off the scrape's path (the per-torrent refresh between scrapes) does not compete with the
+    rendering. A source without such work has no ``answered``."""
+    answered = getattr(source, "answered", None)
+    if answered is not None:
+        try:
+            answered()
+        except Exception:  # the answer stands; only the work between scrapes is lost
+            log.exception("cannot start the work between scrapes")
 
 
 def _render(families: list[Family], accept: str) -> Iterable[bytes]:

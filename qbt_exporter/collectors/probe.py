@@ -78,5 +78,9 @@ class MetricsPage:
         base = self.default.fallback() if self.default is not None else self._own()
         return base + self.extra()
 
+    def answered(self) -> None:
+        if self.default is not None:
+            self.default.answered()
+
     def _own(self) -> list[Family]:
         return [build_info(), *(self.process.families() if self.process is not None else [])]

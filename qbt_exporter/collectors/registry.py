@@ -152,6 +152,10 @@ class Collectors:
         reads as down, with the exporter's own metrics (the scraper supplies that result)."""
         return self.families(self.scraper.failed("internal error"))
 
+    def answered(self) -> None:
+        """The answer is rendered: work kept off the scrape's path may begin (``Scraper.answered``)."""
+        self.scraper.answered()
+
     def families(self, result: ScrapeResult) -> list[Family]:
         out = [named("qbittorrent_up", [(1.0 if result.snapshot is not None else 0.0,)])]
         outcomes = [guarded(collector, result, self.stats, self._clock) for collector in self.collectors]
