@@ -60,7 +60,8 @@ class Simulator:
     def start(self) -> Simulator:
         """Bind and serve in a background thread; returns self so ``Simulator(cfg).start()`` works."""
         if self._server is None:
-            self._server = HttpServer(self.host, self.port, self._handle)
+            keep_alive = self.config.api == "v2"  # as 4.1+ do; the 4.0.4 closes after every reply
+            self._server = HttpServer(self.host, self.port, self._handle, keep_alive=keep_alive)
             self.port = self._server.port
         return self
 

@@ -6,6 +6,12 @@ headers, always a ``content-length`` and a ``date``, never a ``connection`` head
 closed after one reply so a pipelined second request is lost) has nothing to do with what the WebUI
 answers. The server is handed one callable, request → response, and knows nothing else of the
 simulator; the callable may also tell it to close without a reply or to hang.
+
+With ``keep_alive`` (the v2 WebUI) it is a 4.1+ instead: every reply says ``connection: keep-alive``
+and the connection stays open for the next request (pipelined ones answered in order) until it
+has been idle for 7 s; a parser-level 400 says ``connection: close`` and closes. Closing after
+every reply there made each per-torrent call of a benchmark pay a TCP connection that a real 4.1+
+never costs.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import select
 import socket
 import socketserver
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,8 +88,9 @@ class HttpServer:
     """A listening socket served by a background thread, one thread per connection (so a hung
     request does not stall the others); the handler serialises its own work if it must."""
 
-    def __init__(self, host: str, port: int, handler: Handler) -> None:
+    def __init__(self, host: str, port: int, handler: Handler, *, keep_alive: bool = False) -> None:
         self.handler = handler
+        self.keep_alive = keep_alive  # 4.1+: persistent connections (4.0.4 closes after each reply)
         self.stopping = threading.Event()
         self._server = _TCPServer((host, port), _Connection)
         self._server.owner = self
@@ -103,10 +111,13 @@ class HttpServer:
         self._thread.join(timeout=5)
 
 
-def serialise(response: Response, head: bool) -> bytes:
-    """Status line + sorted lower-case headers (Qt keeps them in a QMap) + body."""
+def serialise(response: Response, head: bool, keep_alive: bool = False) -> bytes:
+    """Status line + sorted lower-case headers (Qt keeps them in a QMap) + body; 4.1+ say
+    ``connection: keep-alive`` on every reply they keep the connection open after."""
     body = b"" if head else response.body  # HEAD /version/api was recorded with content-length 0
     headers = dict(response.headers)
+    if keep_alive:
+        headers["connection"] = "keep-alive"
     headers["content-length"] = str(len(body))
     headers["date"] = formatdate(usegmt=True)
     lines = [f"HTTP/1.1 {response.status} {response.reason}"]
@@ -177,9 +188,10 @@ def _parse_multipart(body: bytes, content_type: str) -> dict[str, str]:
     return result
 
 
-def _bad_request() -> bytes:
-    """Parser-level 400 of 4.0.4: no security headers (rec 86-raw-garbage)."""
-    return serialise(Response(400, "Bad Request", {}), head=False)
+def _bad_request(keep_alive: bool = False) -> bytes:
+    """Parser-level 400 of 4.0.4: no security headers (rec 86-raw-garbage); 4.1+ add
+    ``connection: close`` to it, and close."""
+    return serialise(Response(400, "Bad Request", {"connection": "close"} if keep_alive else {}), head=False)
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
@@ -191,8 +203,8 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
 
 class _Connection(socketserver.BaseRequestHandler):
-    """Reads exactly one request, answers it (or drops it as the handler says); then the server
-    closes the socket."""
+    """Reads one request, answers it (or drops it as the handler says); then the server closes the
+    socket (4.0.4), or with ``HttpServer.keep_alive`` (4.1+) waits up to 7 s for the next one on it."""
 
     server: _TCPServer
 
@@ -200,15 +212,24 @@ class _Connection(socketserver.BaseRequestHandler):
         conn: socket.socket = self.request
         owner = self.server.owner
         conn.settimeout(IDLE_CONNECTION_TIMEOUT)
+        buffer = b""
+        while True:
+            answered, buffer = self._answer(conn, owner, buffer)
+            if not (answered and owner.keep_alive and (buffer or self._next_comes(conn, owner.stopping))):
+                return
+
+    def _answer(self, conn: socket.socket, owner: HttpServer, buffer: bytes) -> tuple[bool, bytes]:
+        """Read and answer one request; whether the connection may carry another, and what was
+        read past this request (a pipelined next one: 4.0.4 drops it, 4.1+ answer it in order)."""
         try:
-            raw = self._read(conn)
+            raw, rest = self._read(conn, buffer)
         except (TimeoutError, OSError):
-            return
+            return False, b""
         if raw is None:
-            return
+            return False, b""
         if isinstance(raw, bytes):
             conn.sendall(raw)
-            return
+            return False, b""
         method, target, headers, body = raw
         split = urllib.parse.urlsplit(target)
         content_type = headers.get("content-type", "")
@@ -219,8 +240,8 @@ class _Connection(socketserver.BaseRequestHandler):
             elif content_type.startswith("multipart/form-data"):
                 posts = _parse_multipart(body, content_type)
             else:
-                conn.sendall(_bad_request())
-                return
+                conn.sendall(_bad_request(owner.keep_alive))
+                return False, b""
         request = Request(
             method=method,
             target=target,
@@ -235,11 +256,26 @@ class _Connection(socketserver.BaseRequestHandler):
         if answer is Drop.HANG:
             self._hang(conn, owner.stopping)
         if isinstance(answer, Drop):
-            return
+            return False, b""
         try:
-            conn.sendall(serialise(answer, head=method == "HEAD"))
+            conn.sendall(serialise(answer, head=method == "HEAD", keep_alive=owner.keep_alive))
         except OSError:
-            return
+            return False, b""
+        return True, rest
+
+    @staticmethod
+    def _next_comes(conn: socket.socket, stop: threading.Event) -> bool:
+        """Whether the client sends something within the idle timeout (checked for the server's
+        stop every 0.2 s, so that stopping never waits for idle connections)."""
+        idle_until = time.monotonic() + IDLE_CONNECTION_TIMEOUT
+        while not stop.is_set():
+            wait = idle_until - time.monotonic()
+            if wait <= 0:
+                return False
+            readable, _, _ = select.select([conn], [], [], min(wait, 0.2))
+            if readable:
+                return True
+        return False
 
     @staticmethod
     def _hang(conn: socket.socket, stop: threading.Event) -> None:
@@ -255,34 +291,37 @@ class _Connection(socketserver.BaseRequestHandler):
                     return
 
     @staticmethod
-    def _read(conn: socket.socket) -> tuple[str, str, dict[str, str], bytes] | bytes | None:
-        """One request: headers up to CRLF CRLF (bare LF never completes), body by Content-Length
-        only (chunked bodies are ignored, as in 4.0.4). Returns raw bytes for a parser error."""
-        buffer = b""
+    def _read(
+        conn: socket.socket, buffer: bytes
+    ) -> tuple[tuple[str, str, dict[str, str], bytes] | bytes | None, bytes]:
+        """One request after ``buffer`` (bytes already read), and the bytes read past it: headers
+        up to CRLF CRLF (bare LF never completes), body by Content-Length only (chunked bodies are
+        ignored, as in 4.0.4). The request is raw bytes for a parser error, None at the end."""
         while b"\r\n\r\n" not in buffer:
             chunk = conn.recv(65536)
             if not chunk:
-                return None
+                return None, b""
             buffer += chunk
             if len(buffer) > MAX_CONTENT_LENGTH:
-                return _bad_request()
+                return _bad_request(), b""
         head, _, rest = buffer.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         match = _REQUEST_LINE.match(lines[0])
         if not match:
-            return _bad_request()
+            return _bad_request(), b""
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep:
-                return _bad_request()
+                return _bad_request(), b""
             headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
         length = _to_int(headers.get("content-length"))
         if length < 0 or length > MAX_CONTENT_LENGTH:
-            return _bad_request()
+            return _bad_request(), b""
         while len(rest) < length:
             chunk = conn.recv(65536)
             if not chunk:
-                return None
+                return None, b""
             rest += chunk
-        return match.group(1).decode(), match.group(2).decode("latin-1"), headers, rest[:length]
+        request = match.group(1).decode(), match.group(2).decode("latin-1"), headers, rest[:length]
+        return request, rest[length:]

@@ -4,6 +4,7 @@ and to the exporter's golden v2 output (issue 14: the demo shows free disk space
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,41 @@ def test_free_space_never_grows_as_torrents_come_and_go(monkeypatch: pytest.Monk
         now = w.disk_and_limits()["free_space_on_disk"]
         assert now <= free
         free = now
+
+
+def test_connections_are_kept_alive_as_by_4_1_and_later(sim: Simulator) -> None:
+    """Every reply says ``connection: keep-alive`` and the next request (even a pipelined one) is
+    answered on the same connection, as a real 4.1+ does (the legacy simulator closes instead)."""
+    host = f"Host: 127.0.0.1:{sim.port}\r\n"
+    form = "username=admin&password=adminadmin"
+    login = (
+        f"POST /api/v2/auth/login HTTP/1.1\r\n{host}Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n{form}"
+    )
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as sock:
+        sock.sendall(login.encode())
+        first = _reply_on(sock)
+        cookie = f"Cookie: {first[1]['set-cookie'].split(';')[0]}\r\n"
+        version = f"GET /api/v2/app/version HTTP/1.1\r\n{host}{cookie}\r\n"
+        sock.sendall(f"{version}GET /api/v2/app/webapiVersion HTTP/1.1\r\n{host}{cookie}\r\n".encode())
+        second, third = _reply_on(sock), _reply_on(sock)
+    assert [r[0] for r in (first, second, third)] == [200, 200, 200]
+    assert all(r[1]["connection"] == "keep-alive" for r in (first, second, third))
+    assert (first[2], second[2], third[2]) == (b"Ok.", b"v4.6.7", b"2.9.3")
+
+
+def _reply_on(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One reply read off ``sock`` by its content-length, leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError("the server closed the connection")
+        data += byte
+    head, _, _ = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    body = b""
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(int(headers["content-length"]) - len(body))
+    return int(lines[0].split()[1]), headers, body
