@@ -11,6 +11,16 @@ for a stream and reads it through ``replybody.read_capped``, so that
 * urllib3's ``InsecureRequestWarning`` is not sent to stderr on every request of a client told not
   to verify certificates (the exporter logs that choice once, at start-up).
 
+A plain-HTTP GET to qBittorrent itself (no proxy, no TLS: the calls a scrape makes by the
+thousand, one per torrent's properties or trackers) skips requests, urllib3's ``urlopen`` and
+http.client: it is written and its reply read (``plainhttp``) on a connection of the very pool
+requests uses, made and watched by the same connection classes. That cost about 1 ms of the
+exporter's CPU a call, two thirds of it in those layers (``benchmarks/bench_client.py``). The
+reply's reading keeps http.client's limits and errors, so every failure below is told the same
+way (``tests/qbittorrent/test_plainhttp.py`` reads odd replies both ways). Everything else (the
+login, TLS, a proxy, and every request while the adapter's ``send`` is not requests' own, as
+under the tests' ``responses`` mocks) goes through requests as before.
+
 Failures come out as the exporter's errors: ``TimedOut`` (never worth a resend), ``Dropped`` (the
 server had closed the pooled connection we reused: safe to send once more), ``Unreachable``,
 ``TooLarge`` and ``BadResponse``.
@@ -19,11 +29,12 @@ server had closed the pooled connection we reused: safe to send once more), ``Un
 from __future__ import annotations
 
 import http.client
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import requests.adapters
@@ -33,7 +44,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from qbt_exporter.deadline import Deadline
-from qbt_exporter.qbittorrent import replybody, watchdog
+from qbt_exporter.qbittorrent import plainhttp, replybody, watchdog
 from qbt_exporter.qbittorrent.errors import TimedOut, Unreachable
 
 # An error on a pooled connection the server had already closed: safe to send once more.
@@ -47,6 +58,8 @@ _TIMEOUTS = (urllib3.exceptions.TimeoutError, TimeoutError)
 _FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 # A path that requests' URL preparation (IDNA, percent-requoting) would leave exactly as it is.
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")  # what urlencode leaves as it is (quote_plus, safe="")
+_ADAPTER_SEND = requests.adapters.HTTPAdapter.send  # as imported, before any test could mock it
 
 
 class Dropped(Unreachable):
@@ -86,6 +99,14 @@ class Transport:
         self._plain_base = probe.url == base_url + "/x"  # else every URL goes through requests' preparation
         self._cookie_key: tuple[tuple[object, ...], ...] | None = None
         self._cookie_header: str | None = None
+        # The direct way (``_direct``): plain HTTP to qBittorrent itself, no proxy in between.
+        origin = urlsplit(base_url)
+        self._origin = f"{origin.scheme}://{origin.netloc}"
+        self._direct_ok = (
+            self._plain_base and origin.scheme.lower() == "http" and not proxied and self._origin.isascii()
+        )
+        self._pool: Any = None
+        self._blocks: dict[tuple[object, ...], bytes | None] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -109,7 +130,11 @@ class Transport:
         with watchdog.WATCHDOG.guard(deadline.remaining()) as exchange:
             try:
                 if data is None and method == "GET":
-                    reply = self._get(url, params, headers, timeout)
+                    prepared = self._prepared_url(url, params)
+                    direct = self._direct(prepared, headers)
+                    if direct is not None:
+                        return self._get_direct(direct, prepared, headers, timeout, exchange, deadline, what)
+                    reply = self._get(prepared, headers, timeout)
                 else:
                     reply = self.session.request(
                         method,
@@ -124,7 +149,10 @@ class Transport:
                 closing = reply.headers.get("Connection", "").lower() != "keep-alive"
                 detached = _detach(reply.raw) if closing else None
                 try:
-                    body = self._read_body(reply, exchange, deadline, what)
+                    raw = reply.raw
+                    body = self._read_body(
+                        lambda n: raw.read(n, decode_content=False), reply.headers, exchange, deadline, what
+                    )
                 except BaseException:
                     reply.close()  # the rest of the reply is not wanted: never reuse this connection
                     raise
@@ -132,15 +160,7 @@ class Transport:
                     if detached is not None:
                         detached.close()
             except _FAILURES as exc:
-                if exchange.fired:
-                    raise _cut(what) from exc
-                kind = failure_kind(exc)
-                if kind == "timeout":
-                    # No figure in the message: the scraper logs a failure once per distinct message.
-                    raise TimedOut(f"{what}: no data within the request timeout") from exc
-                if kind == "dropped":
-                    raise Dropped(f"{what}: connection dropped ({short(exc)})") from exc
-                raise Unreachable(f"{method} {url}: {short(exc)}") from exc
+                raise _failure(exc, exchange, method, url, what) from exc
         if closing and detached is None:
             # qBittorrent <= 4.0.4 closes every connection after its reply without saying so;
             # reusing it races the server's FIN. Only reuse what the server promised to keep open
@@ -149,30 +169,107 @@ class Transport:
             self.session.close()
         return Reply(reply.status_code, body, reply.headers)
 
-    def _get(
-        self, url: str, params: dict[str, Any] | None, headers: Mapping[str, str] | None, timeout: float
-    ) -> requests.Response:
-        """``session.request("GET", ...)`` without its per-call machinery, for the calls a scrape
-        makes by the thousand (one per torrent's properties).
+    # --- the direct way: a GET written and read on a pooled connection ------------------------
+    def _direct(self, url: str, headers: Mapping[str, str] | None) -> _Direct | None:
+        """How to send this GET straight on a pooled connection, or ``None`` when it must go through
+        ``requests``: a proxy or TLS in the way, a URL or header http.client would refuse, or an
+        adapter whose ``send`` is not requests' own (the tests' ``responses`` mocks replace it,
+        and so may anyone who wants to see every request)."""
+        if (
+            not self._direct_ok
+            or not url.startswith(self._origin)
+            or getattr(self.adapter.send, "__func__", None) is not _ADAPTER_SEND
+        ):
+            return None
+        line = plainhttp.request_line(url[len(self._origin) :] or "/")
+        if line is None:
+            return None
+        pool = self._pool
+        if pool is None or pool.pool is None:  # none yet, or closed by ``close``
+            pool = self._pool = self.adapter.get_connection_with_tls_context(
+                self._prepared(url, None), self.session.verify, self.session.proxies, self.session.cert
+            )
+        block = self._header_block(url, headers, pool)
+        return None if block is None else _Direct(pool, line + block)
+
+    def _header_block(self, url: str, headers: Mapping[str, str] | None, pool: Any) -> bytes | None:
+        """The request's header lines, as requests would merge them; built once per set of extra
+        headers (the route's Host/Referer, the API key) and cookie header."""
+        cookie = self._cookies_for(url, headers)
+        key = (tuple(headers.items()) if headers else (), cookie)
+        block = self._blocks.get(key, False)
+        if block is False:
+            merged = self._merged(headers)
+            if cookie:
+                merged["Cookie"] = cookie
+            block = plainhttp.header_block(_host_header(pool), merged)
+            if len(self._blocks) > 64:  # a new cookie at each login: keep the last few only
+                self._blocks.clear()
+            self._blocks[key] = block
+        return block  # type: ignore[return-value]
+
+    def _get_direct(
+        self,
+        direct: _Direct,
+        url: str,
+        headers: Mapping[str, str] | None,
+        timeout: float,
+        exchange: watchdog.Exchange,
+        deadline: Deadline,
+        what: str,
+    ) -> Reply:
+        """The exchange on a connection of the pool requests uses (so a connection is reused by
+        either way), made and watched by the same connection classes; kept for the next request
+        only when the server said "Connection: keep-alive" and the whole body was read."""
+        pool = direct.pool
+        conn = pool._get_conn()  # urllib3 replaces one the server has closed meanwhile
+        keep = False
+        try:
+            if conn.sock is None:
+                conn.timeout = timeout
+                conn.connect()  # the connection class hands the new socket to the watchdog
+            else:
+                watchdog.watch(conn.sock)
+            sock = conn.sock
+            sock.settimeout(timeout)
+            sock.sendall(direct.head)
+            reply = plainhttp.read_reply(sock)
+            if "set-cookie" in reply.headers:
+                self._keep_cookies(url, headers, reply.head)
+            body = self._read_body(reply.read, reply.headers, exchange, deadline, what)
+            keep = reply.framed and reply.complete and _keeps_alive(reply.headers)
+        finally:
+            if keep:
+                pool._put_conn(conn)
+            else:
+                conn.close()
+                pool._put_conn(conn)  # closed: it connects again when next taken, as urllib3 does
+        return Reply(reply.status, body, reply.headers)
+
+    def _keep_cookies(self, url: str, headers: Mapping[str, str] | None, head: bytes) -> None:
+        """Set-Cookie of a reply into the session's jar, as requests takes it (http.cookiejar's rules)."""
+        message = http.client.parse_headers(io.BytesIO(head + b"\r\n"))
+        request = self._prepared(url, headers)
+        self.session.cookies.extract_cookies(
+            requests.cookies.MockResponse(message),  # type: ignore[arg-type]
+            requests.cookies.MockRequest(request),  # type: ignore[arg-type]
+        )
+
+    # --- through requests' adapter -------------------------------------------------------------
+    def _get(self, url: str, headers: Mapping[str, str] | None, timeout: float) -> requests.Response:
+        """``session.request("GET", ...)`` without its per-call machinery, when the direct way is
+        not open (a proxy, TLS, a mocked adapter).
 
         ``Session.request`` merges settings, re-reads the cookie jar through ``http.cookiejar``'s
-        policy and prepares the URL on every call: about half the client's CPU per small call. The
-        request sent is the same (same headers, same cookies, same URL) and it still goes through
-        the adapter, so the ``responses`` mocks and everything below (pool, watchdog) are unchanged.
+        policy and prepares the URL on every call. The request sent is the same (same headers,
+        same cookies, same URL) and it still goes through the adapter, so the ``responses`` mocks
+        and everything below (pool, watchdog) are unchanged.
         """
         session = self.session
-        request = requests.PreparedRequest()
-        request.method = "GET"
-        request.url = self._prepared_url(url, params)
-        merged = requests.structures.CaseInsensitiveDict(session.headers)
-        if headers:
-            merged.update(headers)
-        request.headers = merged
-        request.body = None
-        request.hooks = {"response": []}
-        cookie = self._cookies_for(request)
+        request = self._prepared(url, headers)
+        cookie = self._cookies_for(url, headers, request)
         if cookie:
-            merged["Cookie"] = cookie
+            request.headers["Cookie"] = cookie
         reply = self.adapter.send(
             request,
             stream=True,
@@ -185,6 +282,22 @@ class Transport:
             requests.cookies.extract_cookies_to_jar(session.cookies, request, reply.raw)
         return reply
 
+    def _merged(self, headers: Mapping[str, str] | None) -> requests.structures.CaseInsensitiveDict[str]:
+        merged = requests.structures.CaseInsensitiveDict(self.session.headers)
+        if headers:
+            merged.update(headers)
+        return merged
+
+    def _prepared(self, url: str, headers: Mapping[str, str] | None) -> requests.PreparedRequest:
+        """A prepared GET of an already prepared ``url``, with the session's headers and these."""
+        request = requests.PreparedRequest()
+        request.method = "GET"
+        request.url = url
+        request.headers = self._merged(headers)
+        request.body = None
+        request.hooks = {"response": []}
+        return request
+
     def _prepared_url(self, url: str, params: dict[str, Any] | None) -> str:
         """The URL requests would send: built directly when nothing in it needs preparing."""
         path = url[len(self._base_url) :]
@@ -194,23 +307,28 @@ class Transport:
             and _PLAIN_PATH.fullmatch(path)
             and all(isinstance(value, str | int) for value in (params or {}).values())
         ):
-            return url + "?" + urlencode(params) if params else url
+            return url + "?" + _query(params) if params else url
         probe = requests.PreparedRequest()
         probe.prepare_url(url, params)
         return str(probe.url)
 
-    def _cookies_for(self, request: requests.PreparedRequest) -> str | None:
-        """The Cookie header for ``request``, worked out again only when the jar has changed.
+    def _cookies_for(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        request: requests.PreparedRequest | None = None,
+    ) -> str | None:
+        """The Cookie header for a GET of ``url``, worked out again only when the jar has changed.
 
         ``http.cookiejar`` checks its whole policy per request; qBittorrent's session cookie is one
         cookie for path ``/`` without expiry, so the header stays the same until the next login.
         Cookies with a path or an expiry date are never cached.
         """
         jar = self.session.cookies
-        key = tuple((c.name, c.value, c.domain, c.path, c.secure, c.expires) for c in jar)
+        key = tuple((c.name, c.value, c.domain, c.path, c.secure, c.expires) for c in _cookies_of(jar))
         if key == self._cookie_key:
             return self._cookie_header
-        header = requests.cookies.get_cookie_header(jar, request)
+        header = requests.cookies.get_cookie_header(jar, request or self._prepared(url, headers))
         if all(c.path == "/" and c.expires is None for c in jar):
             self._cookie_key, self._cookie_header = key, header
         else:
@@ -219,28 +337,79 @@ class Transport:
 
     def _read_body(
         self,
-        reply: requests.Response,
+        read: Callable[..., bytes],
+        headers: Mapping[str, str],
         exchange: watchdog.Exchange,
         deadline: Deadline,
         what: str,
     ) -> bytes:
-        raw: urllib3.BaseHTTPResponse = reply.raw
+        """The body through ``read(n)`` (its bytes as sent), decoded and capped by the deadline."""
 
         def check() -> None:
             if exchange.fired or deadline.expired():
                 raise _cut(what)
 
         body = replybody.read_capped(
-            lambda n: raw.read(n, decode_content=False),
+            read,
             limit=self.max_reply_size,
-            content_encoding=reply.headers.get("Content-Encoding"),
-            content_length=reply.headers.get("Content-Length"),
+            content_encoding=headers.get("Content-Encoding"),
+            content_length=headers.get("Content-Length"),
             before_each_read=check,
             what=what,
         )
         if exchange.fired:  # cut at the deadline: to a body without Content-Length that looks like EOF
             raise _cut(what)
         return body
+
+
+def _query(params: dict[str, Any]) -> str:
+    """``urlencode(params)``, built directly when no name or value needs quoting (a hash does not)."""
+    pairs = [(name, str(value)) for name, value in params.items()]
+    if all(_UNQUOTED.fullmatch(name) and _UNQUOTED.fullmatch(value) for name, value in pairs):
+        return "&".join(f"{name}={value}" for name, value in pairs)
+    return urlencode(params)
+
+
+def _cookies_of(jar: Any) -> Iterator[Any]:
+    """The jar's cookies, read from ``http.cookiejar``'s own nested dicts (domain → path → name)
+    when it has them: four times cheaper than its ``__iter__``, which sorts every level."""
+    nested = getattr(jar, "_cookies", None)
+    if not isinstance(nested, dict):
+        return iter(jar)
+    return (cookie for paths in nested.values() for names in paths.values() for cookie in names.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Direct:
+    """A GET that goes straight on a connection of ``pool``: its request line and headers."""
+
+    pool: Any
+    head: bytes
+
+
+def _keeps_alive(headers: Mapping[str, str]) -> bool:
+    return (headers.get("Connection") or "").lower() == "keep-alive"
+
+
+def _host_header(pool: Any) -> str:
+    """The Host header http.client sends for a connection of ``pool`` (brackets around an IPv6
+    address, no default port)."""
+    conn = pool.ConnectionCls(host=pool.host, port=pool.port)
+    host = f"[{conn.host}]" if ":" in conn.host else conn.host
+    return host if conn.port == conn.default_port else f"{host}:{conn.port}"
+
+
+def _failure(exc: BaseException, exchange: watchdog.Exchange, method: str, url: str, what: str) -> Exception:
+    """The exporter's error for a failed exchange (see the module's docstring)."""
+    if exchange.fired:
+        return _cut(what)
+    kind = failure_kind(exc)
+    if kind == "timeout":
+        # No figure in the message: the scraper logs a failure once per distinct message.
+        return TimedOut(f"{what}: no data within the request timeout")
+    if kind == "dropped":
+        return Dropped(f"{what}: connection dropped ({short(exc)})")
+    return Unreachable(f"{method} {url}: {short(exc)}")
 
 
 class _Detached:
