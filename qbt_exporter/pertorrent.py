@@ -192,8 +192,8 @@ class PerTorrentCache(Generic[V]):
         aged.sort(key=_first)
         return new + changed + [due for _, due in busy] + [due for _, due in aged]
 
-    def ahead(self, wanted: list[Torrent], until: float) -> list[str]:
-        """The hashes a pass at ``until`` would refresh for age alone (``aged``) if the list were
+    def ahead(self, wanted: list[Torrent], until: float) -> list[Torrent]:
+        """The torrents a pass at ``until`` would refresh for age alone (``aged``) if the list were
         still ``wanted``, oldest first: for a refresh between scrapes (``refresher.py``).
 
         Not new, changed or busy torrents: those belong to the scrape that lists them. Not a settled
@@ -204,7 +204,7 @@ class PerTorrentCache(Generic[V]):
         plan = self.plan
         is_busy, settled = plan.busy, plan.settled
         entries = self._entries
-        aged: list[tuple[float, str]] = []
+        aged: list[tuple[float, Torrent]] = []
         for torrent in wanted:
             entry = entries.get(torrent.hash)
             if (
@@ -216,9 +216,9 @@ class PerTorrentCache(Generic[V]):
                 continue
             if entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
                 continue
-            aged.append((entry.known_at, torrent.hash))
+            aged.append((entry.known_at, torrent))
         aged.sort(key=_first)
-        return [torrent_hash for _, torrent_hash in aged]
+        return [torrent for _, torrent in aged]
 
     def store(
         self,
@@ -372,7 +372,7 @@ class PerTorrentPolicy(Generic[V]):
         values, oldest = cache.served(hashes, self._clock())
         return PassResult(values, PassReport(len(due) - fetched, oldest, cut_short, failed, error), vanished)
 
-    def ahead(self, torrents: list[Torrent], until: float) -> list[str]:
+    def ahead(self, torrents: list[Torrent], until: float) -> list[Torrent]:
         """``PerTorrentCache.ahead`` of the torrents this kind of call is of use for."""
         return self.cache.ahead(self.cache.plan.wanted(torrents), until)
 

@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qbt_exporter.deadline import Deadline
@@ -199,12 +199,15 @@ class Refresher:
             if window is None or not self._current(window):
                 return 0
             # Read under the lock and with no scrape running: the caches are the scrape's then.
-            jobs, until = window.jobs, window.until
-            todo = [(i, h) for i, job in enumerate(jobs) for h in job.policy.ahead(job.torrents, until)]
-        listed: dict[int, dict[str, Torrent]] = {}  # each job's torrents by hash, built at its first store
+            todo = [
+                (job, torrent)
+                for job in window.jobs
+                for torrent in job.policy.ahead(job.torrents, window.until)
+            ]
+            # The whole lists are the last scrape's: from here on only the few torrents due are held.
+            window = self._window = replace(window, jobs=())
         stored = 0
-        for index, torrent_hash in todo:
-            job = window.jobs[index]
+        for job, torrent in todo:
             with self._lock:
                 if not self._current(window) or self._clock() >= window.ends:
                     break
@@ -213,7 +216,7 @@ class Refresher:
             answered = False
             failed: QbtError | None = None
             try:
-                value = job.fetch(torrent_hash, Deadline(self._call_seconds, self._call_clock))
+                value = job.fetch(torrent.hash, Deadline(self._call_seconds, self._call_clock))
                 answered = True
             except QbtError as err:
                 failed = err
@@ -221,9 +224,7 @@ class Refresher:
                 with self._lock:
                     # Not once a scrape runs: it waited for this call no longer than its deadline.
                     if answered and self._keeps(window):
-                        if index not in listed:
-                            listed[index] = {torrent.hash: torrent for torrent in job.torrents}
-                        job.policy.keep(listed[index][torrent_hash], value, REASON)
+                        job.policy.keep(torrent, value, REASON)
                         stored += 1
                     self._idle.set()
             if isinstance(failed, STOPS):
