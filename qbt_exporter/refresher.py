@@ -157,7 +157,8 @@ class Refresher:
         """The scrape's answer is ready: the open window's calls may begin (the worker is started at
         the first window it gets)."""
         with self._lock:
-            if self._window is None or not self._current(self._window) or not self._spawn:
+            window = self._window
+            if window is None or not self._current(window) or self._clock() >= window.ends or not self._spawn:
                 return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="qbt-refresh-ahead", daemon=True)
@@ -196,7 +197,7 @@ class Refresher:
         call fails with one of ``STOPS``; how many values were stored."""
         with self._lock:
             window = self._window
-            if window is None or not self._current(window):
+            if window is None or not self._current(window) or self._clock() >= window.ends:
                 return 0
             # Read under the lock and with no scrape running: the caches are the scrape's then.
             todo = [

@@ -8,6 +8,7 @@ fake and the network's real, and stop every thread they start.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from qbt_exporter.qbittorrent import flavours
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.errors import BadResponse, QbtError, Unreachable
 from qbt_exporter.qbittorrent.model import TorrentProperties
-from qbt_exporter.refresher import CALL_SECONDS, GRACE_SECONDS, REASON, Job, Refresher
+from qbt_exporter.refresher import CALL_SECONDS, GRACE_SECONDS, Job, Refresher
 from qbt_exporter.scraper import Scraper
 from qbt_exporter.simulator import Simulator, SimulatorConfig
 from qbt_exporter.simulator.faults import Exchange, FaultProxy
@@ -350,13 +351,17 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return condition()
 
 
+def sample(text: str, family: str, value: str, label: str | None = "reason") -> float:
+    """One sample of ``qbittorrent_exporter_<family>_total`` in an exposition (0 when absent):
+    ``value`` is the label's value, or all the labels when ``label`` is None."""
+    labels = value if label is None else f'{label}="{value}"'
+    name = "torrent_properties_refreshes" if family == "properties_refreshes" else family
+    found = re.search(rf"^qbittorrent_exporter_{name}_total{{{re.escape(labels)}}} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def calls(stats: Stats, outcome: str = "ok") -> float:
     return stats.get("requests", "torrent_properties", outcome)
-
-
-def scrape_calls(stats: Stats) -> float:
-    """The calls the scrapes' own passes made (by their reasons: every one but the worker's)."""
-    return sum(stats.get("properties_refreshes", reason) for reason in REASONS if reason != REASON)
 
 
 def refreshed_for_age(url: str, password: str) -> list[str]:
@@ -381,16 +386,17 @@ def test_against_the_simulator_the_calls_are_made_between_scrapes_and_the_next_s
         assert calls(exp.stats) == TORRENTS
         exp.clock.advance(140)
         exp.scrape()  # nothing aged yet (refresh ages ≥ 150 s); every value due by 1280
-        between = scrape_calls(exp.stats)  # the worker may have begun: a count of requests would take it in
-        # The worker runs once this scrape has answered: its calls (only a hang waits it out).
+        # The worker runs once this scrape's answer is rendered: its calls (only a hang waits it out).
         assert eventually(lambda: exp.stats.get("properties_refreshes", "ahead") == ageing)
-        assert calls(exp.stats) == between + ageing
-        busy = exp.stats.get("properties_refreshes", "busy")
+        before = {reason: exp.stats.get("properties_refreshes", reason) for reason in REASONS}
+        calls_before = calls(exp.stats)
         exp.clock.advance(140)
-        exp.scrape()  # when expected: only the busy torrents' calls, no aged one
-        assert exp.stats.get("properties_refreshes", "aged") == 0
-        # (the worker may already be refreshing ahead of the next one: counted apart, under "ahead")
-        assert scrape_calls(exp.stats) - between == exp.stats.get("properties_refreshes", "busy") - busy
+        text = exp.scrape()  # when expected: the values that only age are fresh, no aged call
+        # read from its answer: the work after it may have begun by now
+        made = {reason: sample(text, "properties_refreshes", reason) - before[reason] for reason in REASONS}
+        assert made["aged"] == 0 and made["ahead"] == 0
+        props = sample(text, "requests", 'endpoint="torrent_properties",outcome="ok"', label=None)
+        assert props - calls_before == made["busy"] + made["changed"] + made["new"]
 
 
 def test_a_background_call_that_hangs_holds_the_next_scrape_for_at_most_its_own_deadline() -> None:
