@@ -26,6 +26,10 @@ that keeps every value within ``max_age`` (``refresh_pace``: the cached torrents
 the last pass, over the shortest refresh age). That pace is the least the promise costs; the
 scrape's deadline still bounds it, and a larger ``max_age`` lowers it. What happened
 is a ``PassReport``, which the kind's collector turns into metrics and its success.
+
+Most of those refreshes need not wait for a scrape: ``refresher.py`` makes, between scrapes, the
+ones the next scrape would make for age alone (``PerTorrentCache.ahead``), and stores them through
+``PerTorrentPolicy.keep`` as a scrape does; the pass above still does whatever it did not.
 """
 
 from __future__ import annotations
