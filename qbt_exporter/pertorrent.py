@@ -248,6 +248,16 @@ class PerTorrentCache(Generic[V]):
             return None
         return entry.value, age
 
+    def left_until(self, torrent_hash: str) -> float:
+        """Until when a refresh of this value for age alone may be left to the refresh between
+        scrapes: halfway from its refresh age to ``max_age``. Spread by hash as the refresh ages
+        are, so that values fetched at once are not all taken back by one scrape if that refresh
+        falls behind, and with room left before they expire (-inf when there is no value)."""
+        entry = self._entries.get(torrent_hash)
+        if entry is None:
+            return -math.inf
+        return entry.known_at + (min(entry.refresh_age, self.max_age) + self.max_age) / 2
+
     def forget(self, torrent_hash: str) -> None:
         self._entries.pop(torrent_hash, None)
 
@@ -325,6 +335,7 @@ class PerTorrentPolicy(Generic[V]):
         torrents: list[Torrent],
         deadline: Deadline,
         list_seconds: float,
+        leave_until: float | None = None,
     ) -> PassResult[V]:
         """Fetch the due values, then read every listed torrent's value from the cache.
 
@@ -332,6 +343,15 @@ class PerTorrentPolicy(Generic[V]):
         and aged torrents stop after ``refresh_budget(list_seconds)``, except that up to
         ``refresh_pace`` values that reached their refresh age are still refreshed past it: what does
         not fit waits for the next scrape, oldest first.
+
+        ``leave_until``: the refresh between scrapes is running (``refresher.py``) and the next
+        scrape is expected before this time. A value due for age alone that may still be left to
+        that refresh then (``PerTorrentCache.left_until``) is not refreshed here: made in the
+        scrape, those calls lengthen it, which shortens the time left between scrapes, which leaves
+        more of them to the next scrape, until the refresh between scrapes does almost nothing
+        (measured: 87 calls made between scrapes against about 600 left in each 15 s scrape). A
+        value past that is refreshed here as before, well before it expires, so that none does if
+        the refresh between scrapes falls behind or stops.
         """
         cache, clock, plan = self.cache, self._clock, self.cache.plan
         budget = refresh_budget(list_seconds)
@@ -344,6 +364,9 @@ class PerTorrentPolicy(Generic[V]):
         pace = refresh_pace(len(cache), elapsed, cache.max_age)
         wanted = plan.wanted(torrents)
         due = cache.due_wanted(wanted, started)
+        if leave_until is not None:
+            left_until = cache.left_until
+            due = [item for item in due if item.reason != "aged" or left_until(item.hash) <= leave_until]
         fetched = failed = paced = 0
         cut_short = False
         error: str | None = None

@@ -101,10 +101,12 @@ class PropertiesPolicy:
         torrents: list[Torrent],
         deadline: Deadline,
         list_seconds: float,
+        leave_until: float | None = None,
     ) -> Completed:
         """Fetch the due properties, then fill every torrent from the cache; a torrent qBittorrent
-        said is gone since the list was read is left out."""
-        done = self.policy.run(fetch, torrents, deadline, list_seconds)
+        said is gone since the list was read is left out. ``leave_until``: see
+        ``PerTorrentPolicy.run``."""
+        done = self.policy.run(fetch, torrents, deadline, list_seconds, leave_until)
         if done.vanished:
             torrents = [torrent for torrent in torrents if torrent.hash not in done.vanished]
         properties = map(done.values.get, map(hash_of, torrents), repeat(_NO_PROPERTIES))

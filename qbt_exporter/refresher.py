@@ -122,6 +122,9 @@ class Refresher:
         self._window: _Window | None = None
         self._last_start: float | None = None
         self._thread: threading.Thread | None = None
+        # Whether the next scrape may count on this refresh: a window was opened after the last
+        # scrape, and no failure ended it (``leave_until``).
+        self._running = False
 
     # --- the scraper's side -------------------------------------------------------------
     def pause(self) -> None:
@@ -137,6 +140,21 @@ class Refresher:
             self._pausing = False
             self._scraping = True
 
+    def leave_until(self, started: float) -> float | None:
+        """For the scrape that started at ``started``: the time until which a value due for age
+        alone may be left to this refresh (``PerTorrentPolicy.run``), or ``None`` when the scrape
+        must not count on it (fewer than two scrapes seen, the last one found qBittorrent down, a
+        failure ended its window, or closed).
+
+        Twice the interval between the last two starts: the next scrape is expected one interval
+        from now, and a value still within its max age then is refreshed by it if this refresh
+        has not got to it, with a whole interval to spare for a late scrape."""
+        with self._lock:
+            if self._closed or not self._running or self._last_start is None:
+                return None
+            interval = started - self._last_start
+            return started + 2 * interval if interval > 0 else None
+
     def resume(self, started: float, passes_at: float, jobs: Sequence[Job] | None) -> None:
         """The scrape that started at ``started`` is done; its per-torrent passes began at
         ``passes_at`` (after the list), with ``jobs`` (``None`` when qBittorrent was down).
@@ -147,6 +165,7 @@ class Refresher:
             self._scraping = False
             interval = None if self._last_start is None else started - self._last_start
             self._last_start = started
+            self._running = False
             if self._closed or not jobs or interval is None or interval <= 0:
                 return
             ends = started + self._share * interval
@@ -154,6 +173,7 @@ class Refresher:
                 return
             until = started + interval + max(0.0, passes_at - started)
             self._window = _Window(self._generation, tuple(jobs), until, ends)
+            self._running = True
 
     def go(self) -> None:
         """The scrape's answer is ready: the open window's calls may begin (the worker is started at
@@ -234,6 +254,7 @@ class Refresher:
                 with self._lock:
                     if self._window is window:
                         self._window = None  # until the next scrape
+                        self._running = False  # which must not leave its refreshes to this one
                 break
         return stored
 

@@ -183,9 +183,10 @@ class Scraper:
         if refresher is not None:
             refresher.pause()  # the caches are this scrape's alone from here on
         started = self._clock()
+        leave_until = refresher.leave_until(started) if refresher is not None else None
         read: _Read | None = None
         try:
-            read = self._read(deadline)
+            read = self._read(deadline, leave_until)
         except QbtError as err:
             self._note_failure(err)
             return self.failed(
@@ -277,7 +278,8 @@ class Scraper:
             self._generation_seen = self.client.session_generation
         return self._flavour, self._server
 
-    def _read(self, deadline: Deadline) -> _Read:
+    def _read(self, deadline: Deadline, leave_until: float | None = None) -> _Read:
+        """The snapshot and the per-torrent passes; ``leave_until``: see ``PerTorrentPolicy.run``."""
         flavour, server = self._flavour_for(deadline)
         generation_before = self.client.session_generation
         listed_at = self._clock()
@@ -297,11 +299,13 @@ class Scraper:
         report: PropertiesPass | None = None
         if self.properties is not None:
             jobs.append(Job(self.properties.policy, flavour.properties, selected))
-            completed = self.properties.complete(flavour.properties, selected, deadline, list_seconds)
+            completed = self.properties.complete(
+                flavour.properties, selected, deadline, list_seconds, leave_until
+            )
             selected, report = completed.torrents, completed.report
         trackers: TrackersReading | None = None
         if self.trackers is not None:
             jobs.append(Job(self.trackers.policy, summarising(flavour.trackers), selected))
-            trackers = self.trackers.read(flavour.trackers, selected, deadline, list_seconds)
+            trackers = self.trackers.read(flavour.trackers, selected, deadline, list_seconds, leave_until)
         snapshot = Snapshot(server, transfer, torrents)
         return _Read(snapshot, selected, selection, report, trackers, passes_at, tuple(jobs))

@@ -136,8 +136,10 @@ class TrackersPolicy:
         torrents: list[Torrent],
         deadline: Deadline,
         list_seconds: float,
+        leave_until: float | None = None,
     ) -> TrackersReading:
-        done = self.policy.run(summarising(fetch), torrents, deadline, list_seconds)
+        """``leave_until``: see ``PerTorrentPolicy.run``."""
+        done = self.policy.run(summarising(fetch), torrents, deadline, list_seconds, leave_until)
         return TrackersReading(done.values, done.report)
 
 

@@ -135,6 +135,111 @@ def test_without_the_refresher_the_same_scrape_makes_the_aged_calls() -> None:
     assert set(flavour.property_calls) == due_by(200.0)
 
 
+def left_by(seconds: float) -> set[str]:
+    """The library's hashes a scrape may no longer leave to the refresh between scrapes once their
+    values are ``seconds`` old: halfway from their refresh age to the max age."""
+    return {t.hash for t in LIBRARY if (refresh_age(t.hash, MAX_AGE) + MAX_AGE) / 2 <= seconds}
+
+
+def every_10_s_without_the_worker(
+    flavour: FakeFlavour, scraper: Scraper, until: float
+) -> dict[float, set[str]]:
+    """Scrapes every 10 s from 1000 (the library fetched then) up to ``until``, the refresh between
+    scrapes never getting to run (``work`` is not called): the calls each scrape made."""
+    calls: dict[float, set[str]] = {}
+    scraper.scrape(Deadline.never())
+    while flavour.clock() < until:
+        flavour.clock.advance(10)
+        flavour.property_calls.clear()
+        result = scraper.scrape(Deadline.never())
+        calls[flavour.clock()] = set(flavour.property_calls)
+        # whatever the scrapes leave, no value is ever served past its max age
+        assert len(result.per_torrent()) == len(LIBRARY)
+        assert all(t.wasted == 1 for t in result.per_torrent())
+    return calls
+
+
+def test_a_scrape_leaves_aged_values_to_the_refresh_between_scrapes_while_it_runs() -> None:
+    """Made in the scrape, the aged calls lengthen it and shorten the time left between scrapes: a
+    scrape leaves them to that refresh, until halfway from their refresh age to the max age."""
+    flavour = FakeFlavour(torrents=list(LIBRARY))
+    scraper, _, stats = make(flavour)
+    calls = every_10_s_without_the_worker(flavour, scraper, 1300)
+    # each scrape takes only the values it may no longer leave (the next one is expected 10 s
+    # later, and a spare interval: 20 s ahead), each once, and all of them before they expire
+    fetched: set[str] = set()
+    left_aged = 0
+    for at, made in sorted(calls.items()):
+        if at < 1300:
+            assert made == left_by(at + 20 - 1000) - fetched, at
+            fetched |= made
+            left_aged += len({t.hash for t in LIBRARY if refresh_age(t.hash, MAX_AGE) <= at - 1000} - fetched)
+    assert fetched == {t.hash for t in LIBRARY}
+    assert left_aged > 0  # some aged values were left for a while
+    assert stats.get("properties_refreshes", "aged") == len(LIBRARY)
+
+
+def test_without_the_refresh_between_scrapes_a_scrape_makes_its_aged_calls_as_they_come_due() -> None:
+    """The baseline of the test above: no refresher, every value refreshed at its refresh age."""
+    flavour = FakeFlavour(torrents=list(LIBRARY))
+    stats = Stats()
+    scraper = Scraper(
+        FakeClient(),  # type: ignore[arg-type]
+        stats,
+        properties_max_age=MAX_AGE,
+        detect=lambda client, stats, deadline: flavour,
+        clock=flavour.clock,
+        trackers=False,
+    )
+    calls = every_10_s_without_the_worker(flavour, scraper, 1270)
+    assert calls[1200] == {t.hash for t in LIBRARY if 190 < refresh_age(t.hash, MAX_AGE) <= 200}
+
+
+def test_after_a_failure_ended_the_window_the_next_scrape_leaves_nothing_to_it() -> None:
+    """The refresh between scrapes stopped at its first call: the scrape after it does not count on
+    it, and makes its aged calls as they come due."""
+    flavour = Flaky(torrents=list(LIBRARY))
+    scraper, refresher, _ = make(flavour)
+    scraper.scrape(Deadline.never())
+    flavour.clock.advance(10)
+    scraper.scrape(Deadline.never())  # at 1010: a window is open
+    assert refresher.leave_until(1020.0) == 1040.0
+    flavour.clock.advance(180)
+    for _ in range(3):  # scrapes at 1190, 1200, 1210, each followed by a window whose first call fails
+        flavour.clock.advance(10)
+        flavour.property_calls.clear()
+        scraper.scrape(Deadline.never())
+        at = flavour.clock()
+        aged = {t.hash for t in LIBRARY if refresh_age(t.hash, MAX_AGE) <= at - 1000}
+        if at == 1190:  # the window after 1010 opened: this scrape left its aged values to it
+            assert set(flavour.property_calls) == set() and aged
+        elif at == 1200:  # that window failed: every aged value is taken now, none left
+            assert set(flavour.property_calls) == aged
+        else:  # and then as they come due
+            assert set(flavour.property_calls) == aged - {
+                t.hash for t in LIBRARY if refresh_age(t.hash, MAX_AGE) <= at - 1000 - 10
+            }
+        flavour.errors = [Unreachable("connection refused")]
+        refresher.work()
+        assert refresher.leave_until(at + 10) is None
+
+
+def test_leave_until_is_none_before_two_scrapes_and_after_one_that_found_qbittorrent_down() -> None:
+    flavour = FakeFlavour(torrents=list(LIBRARY))
+    scraper, refresher, _ = make(flavour)
+    assert refresher.leave_until(1000.0) is None
+    scraper.scrape(Deadline.never())
+    assert refresher.leave_until(1030.0) is None  # one scrape: no interval, no window
+    flavour.clock.advance(30)
+    scraper.scrape(Deadline.never())
+    assert refresher.leave_until(1060.0) == 1120.0  # twice the interval ahead
+    flavour.clock.advance(30)
+    flavour.fail = Unreachable("connection refused")
+    scraper.scrape(Deadline.never())
+    assert refresher.leave_until(1090.0) is None
+    refresher.close()
+
+
 def test_nothing_is_fetched_before_two_scrapes_were_seen() -> None:
     flavour = FakeFlavour(torrents=list(LIBRARY))
     scraper, refresher, _ = make(flavour)
