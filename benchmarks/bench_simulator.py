@@ -18,7 +18,10 @@ Why it is built this way:
 * Steady-state scrapes are then spaced like Prometheus would (``--interval``) with the timeout
   Prometheus sends by default (10 s). Between two scrapes the benchmark itself times ``GET
   /query/torrents`` with a logged-in session against the same simulator: that is the upstream's own
-  cost, measured in the same run, and the floor no exporter of this API can go under.
+  cost, measured in the same run, and the floor no exporter of this API can go under. It is timed
+  once the exporter's calls between scrapes have stopped (``refresher.WINDOW_SHARE`` of the
+  interval after the scrape began), or right after the scrape when that ran longer: the simulator
+  answers one request at a time, and timed inside that window it held the window's calls back.
 * The exporter's CPU per scrape that is reported and judged is its CPU from one scrape's start to
   the next one's (for the last scrape, to the moment the next one was due): all of it, the
   per-torrent refreshes it makes between scrapes (``--torrents.refresh-ahead``) included, which a
@@ -80,6 +83,7 @@ from benchmarks.common import (
 from harness.exporter import Exporter
 from harness.processes import REPO_ROOT, ManagedProcess, free_port
 from qbt_exporter.qbittorrent import replybody
+from qbt_exporter.refresher import WINDOW_SHARE
 
 USERNAME = "admin"
 PASSWORD = "adminadmin"  # the simulator's default login
@@ -463,7 +467,11 @@ class Bench:
         for index in range(self.scrapes):
             sleep_until(first + index * self.interval)
             result.steady.append(self._measure(STEADY_TIMEOUT))
-            # the upstream's own list time, in the gap before the next scrape
+            # The upstream's own list time, in the gap before the next scrape, once the exporter's
+            # calls between scrapes have stopped (at WINDOW_SHARE of the interval): the simulator
+            # answers one request at a time, and 2 s of list timed inside that window held most of
+            # it. When the scrape itself ran past that point, right after it.
+            sleep_until(first + (index + WINDOW_SHARE) * self.interval)
             elapsed, decoded, wire = upstream.time_list()
             result.upstream.append(elapsed)
             result.upstream_json.append(decoded)
