@@ -69,7 +69,7 @@ class Config:
     # whether /metrics reads the --qbittorrent.url qBittorrent: always without a config file;
     # with one, only when the URL was given (flag or environment)
     default_target: bool = True
-    refresh_ahead: bool = True  # per-torrent refreshes between scrapes (refresher.py)
+    refresh_ahead: bool = False  # per-torrent refreshes between scrapes (refresher.py)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -330,9 +330,10 @@ _SWITCHES: tuple[tuple[str, str, bool, str], ...] = (
     (
         "torrents.refresh-ahead",
         "QBT_EXPORTER_TORRENTS_REFRESH_AHEAD",
-        True,
+        False,
         "between scrapes, refresh the per-torrent properties and trackers that would come due for age by "
-        "the next scrape, so that scrapes make only the calls of new, changed and busy torrents",
+        "the next scrape, so that scrapes make only the calls of new, changed and busy torrents "
+        "(for libraries of thousands of torrents; costs memory, see the README)",
     ),
     (
         "demo",

@@ -65,7 +65,7 @@ class Settings:
     trackers_max_age: float = trackers.DEFAULT_MAX_AGE
     process_metrics: bool = False
     selection: Selection = field(default_factory=Selection)  # --torrents.include/exclude/max
-    refresh_ahead: bool = True  # --torrents.refresh-ahead: per-torrent refreshes between scrapes
+    refresh_ahead: bool = False  # --torrents.refresh-ahead: per-torrent refreshes between scrapes
 
 
 @dataclass(slots=True)
@@ -120,7 +120,7 @@ def module_settings(
     target: Target,
     properties_max_age: float,
     trackers_max_age: float,
-    refresh_ahead: bool = True,
+    refresh_ahead: bool = False,
 ) -> Settings:
     """The settings of ``module`` for ``target``: the module's credentials and torrent filters
     (the flags' --torrents.* where the module says nothing), the target's URL; the flags' per-torrent
