@@ -75,6 +75,18 @@ def make(flavour: FakeFlavour, wait: object = None) -> tuple[Scraper, Refresher,
     return scraper, refresher, stats
 
 
+def without_refresher(flavour: FakeFlavour) -> Scraper:
+    """A scraper of the properties alone, with no refresh between scrapes."""
+    return Scraper(
+        FakeClient(),  # type: ignore[arg-type]
+        Stats(),
+        properties_max_age=MAX_AGE,
+        detect=lambda client, stats, deadline: flavour,
+        clock=flavour.clock,
+        trackers=False,
+    )
+
+
 def due_by(seconds: float) -> set[str]:
     """The library's hashes whose refresh age is at most ``seconds``."""
     return {t.hash for t in LIBRARY if refresh_age(t.hash, MAX_AGE) <= seconds}
@@ -120,15 +132,7 @@ def test_the_values_due_before_the_next_scrape_are_fetched_between_scrapes_and_i
 def test_without_the_refresher_the_same_scrape_makes_the_aged_calls() -> None:
     """The baseline of the test above: those calls land in the scrape."""
     flavour = FakeFlavour(torrents=list(LIBRARY))
-    stats = Stats()
-    scraper = Scraper(
-        FakeClient(),  # type: ignore[arg-type]
-        stats,
-        properties_max_age=MAX_AGE,
-        detect=lambda client, stats, deadline: flavour,
-        clock=flavour.clock,
-        trackers=False,
-    )
+    scraper = without_refresher(flavour)
     two_scrapes(flavour, scraper)
     flavour.clock.advance(100)
     scraper.scrape(Deadline.never())
@@ -182,15 +186,7 @@ def test_a_scrape_leaves_aged_values_to_the_refresh_between_scrapes_while_it_run
 def test_without_the_refresh_between_scrapes_a_scrape_makes_its_aged_calls_as_they_come_due() -> None:
     """The baseline of the test above: no refresher, every value refreshed at its refresh age."""
     flavour = FakeFlavour(torrents=list(LIBRARY))
-    stats = Stats()
-    scraper = Scraper(
-        FakeClient(),  # type: ignore[arg-type]
-        stats,
-        properties_max_age=MAX_AGE,
-        detect=lambda client, stats, deadline: flavour,
-        clock=flavour.clock,
-        trackers=False,
-    )
+    scraper = without_refresher(flavour)
     calls = every_10_s_without_the_worker(flavour, scraper, 1270)
     assert calls[1200] == {t.hash for t in LIBRARY if 190 < refresh_age(t.hash, MAX_AGE) <= 200}
 
