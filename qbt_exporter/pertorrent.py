@@ -159,10 +159,11 @@ class PerTorrentCache(Generic[V]):
         """
         return self.due_wanted(self.plan.wanted(list(torrents)), now)
 
-    def due_wanted(self, wanted: list[Torrent], now: float) -> list[Due]:
+    def due_wanted(self, wanted: list[Torrent], now: float, *, prove: bool = True) -> list[Due]:
         """``due`` of the torrents the plan wants. Runs for every wanted torrent of every scrape, so
         the entries and keys are looked up by C-level ``map`` and each torrent's refresh age is
-        the one its entry kept from the fetch."""
+        the one its entry kept from the fetch. ``prove=False``: an entry the list proves unchanged
+        is left as it was instead of being known true as of ``now`` (for a ``now`` to come)."""
         plan = self.plan
         is_busy, settled = plan.busy, plan.settled
         new: list[Due] = []
@@ -185,7 +186,8 @@ class PerTorrentCache(Generic[V]):
                 and settled is not None
                 and ((read is not None and read == entry.reads) or settled(torrent) == entry.mark)
             ):
-                entry.known_at = now  # the list proves the value unchanged since the fetch
+                if prove:
+                    entry.known_at = now  # the list proves the value unchanged since the fetch
             else:
                 expiring = now - entry.known_at >= entry.refresh_age
                 if is_busy is not None and is_busy(torrent):
@@ -201,28 +203,12 @@ class PerTorrentCache(Generic[V]):
         still ``wanted``, oldest first: for a refresh between scrapes (``refresher.py``).
 
         Not new, changed or busy torrents: those belong to the scrape that lists them. Not a settled
-        entry either: the next list will most likely prove it unchanged again. Read-only, unlike
-        ``due_wanted``, which writes ``known_at`` for settled entries: ``until`` is a time not yet
-        come, and a value must never be known true as of the future (it would be served past its
-        max age)."""
-        plan = self.plan
-        is_busy, settled = plan.busy, plan.settled
-        entries = self._entries
-        aged: list[tuple[float, Torrent]] = []
-        for torrent in wanted:
-            entry = entries.get(torrent.hash)
-            if (
-                entry is None
-                or entry.known_at + entry.refresh_age > until
-                or entry.key != plan.key(torrent)
-                or (is_busy is not None and is_busy(torrent))
-            ):
-                continue
-            if entry.mark is not None and settled is not None and settled(torrent) == entry.mark:
-                continue
-            aged.append((entry.known_at, torrent))
-        aged.sort(key=_first)
-        return [torrent for _, torrent in aged]
+        entry either: the next list will most likely prove it unchanged again. Read-only
+        (``prove=False``): ``until`` is a time not yet come, and a value must never be known true
+        as of the future (it would be served past its max age)."""
+        by_hash = {torrent.hash: torrent for torrent in wanted}
+        due = self.due_wanted(wanted, until, prove=False)
+        return [by_hash[item.hash] for item in due if item.reason == "aged"]
 
     def store(
         self,

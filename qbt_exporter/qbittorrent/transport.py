@@ -146,7 +146,7 @@ class Transport:
                         allow_redirects=False,
                         stream=True,
                     )
-                closing = reply.headers.get("Connection", "").lower() != "keep-alive"
+                closing = not _keeps_alive(reply.headers)
                 detached = _detach(reply.raw) if closing else None
                 try:
                     raw = reply.raw
