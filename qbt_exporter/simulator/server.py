@@ -64,6 +64,9 @@ class Request:
     posts: dict[str, str]
     client_ip: str
     local_port: int
+    # When the request reached the server (its connection accepted, or its first byte on a kept
+    # connection), on the server's clock: the real server's latency counts from there (app.py).
+    arrived: float
 
 
 @dataclass
@@ -88,8 +91,17 @@ class HttpServer:
     """A listening socket served by a background thread, one thread per connection (so a hung
     request does not stall the others); the handler serialises its own work if it must."""
 
-    def __init__(self, host: str, port: int, handler: Handler, *, keep_alive: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        keep_alive: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.handler = handler
+        self.clock = clock  # stamps Request.arrived
         self.keep_alive = keep_alive  # 4.1+: persistent connections (4.0.4 closes after each reply)
         self.stopping = threading.Event()
         self._server = _TCPServer((host, port), _Connection)
@@ -201,12 +213,22 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     request_queue_size = 128
     owner: HttpServer
 
+    def get_request(self) -> tuple[socket.socket, tuple[object, float]]:  # type: ignore[override]
+        """The accepted connection, its address paired with when it was accepted: the thread
+        started for it and the parsing are the server's time, as they are a real server's."""
+        conn, address = super().get_request()
+        return conn, (address, self.owner.clock())
+
 
 class _Connection(socketserver.BaseRequestHandler):
     """Reads one request, answers it (or drops it as the handler says); then the server closes the
     socket (4.0.4), or with ``HttpServer.keep_alive`` (4.1+) waits up to 7 s for the next one on it."""
 
     server: _TCPServer
+    arrived: float  # when the request being read reached the server
+
+    def setup(self) -> None:
+        self.client_address, self.arrived = self.client_address  # as paired by get_request
 
     def handle(self) -> None:
         conn: socket.socket = self.request
@@ -217,6 +239,7 @@ class _Connection(socketserver.BaseRequestHandler):
             answered, buffer = self._answer(conn, owner, buffer)
             if not (answered and owner.keep_alive and (buffer or self._next_comes(conn, owner.stopping))):
                 return
+            self.arrived = owner.clock()
 
     def _answer(self, conn: socket.socket, owner: HttpServer, buffer: bytes) -> tuple[bool, bytes]:
         """Read and answer one request; whether the connection may carry another, and what was
@@ -251,6 +274,7 @@ class _Connection(socketserver.BaseRequestHandler):
             posts=posts,
             client_ip=self.client_address[0],
             local_port=conn.getsockname()[1],
+            arrived=self.arrived,
         )
         answer = owner.handler(request)
         if answer is Drop.HANG:

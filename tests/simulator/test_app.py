@@ -11,6 +11,7 @@ import time
 import pytest
 
 from qbt_exporter.simulator import Simulator, SimulatorConfig, app, main
+from qbt_exporter.simulator.server import Drop, Request, Response
 from tests.clocks import FakeClock, fake_module_time
 from tests.simulator.wire import LOGIN, closing_session
 
@@ -32,6 +33,58 @@ def test_latency_of_the_real_server_order(monkeypatch: pytest.MonkeyPatch) -> No
         started = clock.now
         http.get(f"{sim.url}/query/propertiesGeneral/{h}")
         assert clock.now - started == pytest.approx(0.0014)
+
+
+def test_latency_counts_the_servers_own_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's time runs from when it reached the server: 1 ms spent before the handler (the
+    thread started for the connection, the parsing) leaves 0.4 ms of a properties call's 1.4 ms to
+    sleep, where counting from the lock alone made it 2.4 ms."""
+    clock = FakeClock()
+    fake_module_time(monkeypatch, clock, app)
+    with (
+        Simulator(SimulatorConfig(torrents=10, latency=True, churn=False)) as sim,
+        closing_session() as http,
+    ):
+        assert sim._server is not None
+        handler = sim._server.handler
+
+        def parsed_in_1_ms(request: Request) -> Response | Drop:
+            clock.advance(0.001)
+            return handler(request)
+
+        sim._server.handler = parsed_in_1_ms
+        http.post(sim.url + "/login", data=LOGIN)
+        h = sim.torrent_hashes()[0]
+        started = clock.now
+        http.get(f"{sim.url}/query/propertiesGeneral/{h}")
+        assert clock.now - started == pytest.approx(0.0014)
+
+
+def test_a_request_that_came_while_the_server_was_busy_gets_its_whole_latency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real server answers one request at a time: a request that arrived while another was
+    being answered is served in full after it, not sooner for having waited."""
+    clock = FakeClock()
+    fake_module_time(monkeypatch, clock, app)
+    with (
+        Simulator(SimulatorConfig(torrents=10, latency=True, churn=False)) as sim,
+        closing_session() as http,
+    ):
+        http.post(sim.url + "/login", data=LOGIN)
+        cookie = f"SID={http.cookies['SID']}"
+        first, second = sim.torrent_hashes()[:2]
+        arrived = clock.now  # both at once
+
+        def properties(h: str) -> Request:
+            path = f"/query/propertiesGeneral/{h}"
+            headers = {"cookie": cookie, "host": f"127.0.0.1:{sim.port}"}
+            return Request("GET", path, path, {}, headers, {}, "127.0.0.1", sim.port, arrived)
+
+        assert isinstance(sim._handle(properties(first)), Response)
+        assert clock.now - arrived == pytest.approx(0.0014)
+        assert isinstance(sim._handle(properties(second)), Response)
+        assert clock.now - arrived == pytest.approx(0.0028)
 
 
 def test_main_serves_until_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
