@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from types import FrameType
 
-from qbt_exporter import __version__, healthcheck, logs
+from qbt_exporter import __version__, healthcheck, logs, malloc
 from qbt_exporter.collectors.probe import MetricsPage, probe_families
 from qbt_exporter.config import Config, ConfigError, parse
 from qbt_exporter.httpserver import HTTPServer
@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"qbt-exporter: error: {err}", file=sys.stderr)
         return 2
     logs.setup(config.log_level, config.log_format)
+    malloc.hand_back_large_blocks()  # before the first scrape's large blocks (malloc.py)
     for warning in credential_warnings(config, os.environ):
         log.warning("%s", warning)
     stop = threading.Event()
