@@ -7,8 +7,11 @@ spend it; and ``python -m qbt_exporter.simulator`` is how benchmarks and soak te
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import requests
 
 from qbt_exporter.simulator import Simulator, SimulatorConfig, app, main
 from qbt_exporter.simulator.server import Drop, Request, Response
@@ -16,16 +19,25 @@ from tests.clocks import FakeClock, fake_module_time
 from tests.simulator.wire import LOGIN, closing_session
 
 
-def test_latency_of_the_real_server_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator spends a real 4.0.4's time per request: 0.2 ms per listed torrent, 1.4 ms per
-    properties call. Its sleeps run on a fake clock here, so the figures are exact and cost nothing."""
+@contextmanager
+def _timed(
+    monkeypatch: pytest.MonkeyPatch, torrents: int
+) -> Iterator[tuple[FakeClock, Simulator, requests.Session]]:
+    """A simulator with latency on, its sleeps on a fake clock, and a session logged in to it."""
     clock = FakeClock()
     fake_module_time(monkeypatch, clock, app)
     with (
-        Simulator(SimulatorConfig(torrents=1000, latency=True, churn=False)) as sim,
+        Simulator(SimulatorConfig(torrents=torrents, latency=True, churn=False)) as sim,
         closing_session() as http,
     ):
         http.post(sim.url + "/login", data=LOGIN)
+        yield clock, sim, http
+
+
+def test_latency_of_the_real_server_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator spends a real 4.0.4's time per request: 0.2 ms per listed torrent, 1.4 ms per
+    properties call. Its sleeps run on a fake clock here, so the figures are exact and cost nothing."""
+    with _timed(monkeypatch, torrents=1000) as (clock, sim, http):
         started = clock.now
         http.get(sim.url + "/query/torrents")
         assert clock.now - started == pytest.approx(0.2)
@@ -39,12 +51,7 @@ def test_latency_counts_the_servers_own_parsing(monkeypatch: pytest.MonkeyPatch)
     """A request's time runs from when it reached the server: 1 ms spent before the handler (the
     thread started for the connection, the parsing) leaves 0.4 ms of a properties call's 1.4 ms to
     sleep, where counting from the lock alone made it 2.4 ms."""
-    clock = FakeClock()
-    fake_module_time(monkeypatch, clock, app)
-    with (
-        Simulator(SimulatorConfig(torrents=10, latency=True, churn=False)) as sim,
-        closing_session() as http,
-    ):
+    with _timed(monkeypatch, torrents=10) as (clock, sim, http):
         assert sim._server is not None
         handler = sim._server.handler
 
@@ -53,7 +60,6 @@ def test_latency_counts_the_servers_own_parsing(monkeypatch: pytest.MonkeyPatch)
             return handler(request)
 
         sim._server.handler = parsed_in_1_ms
-        http.post(sim.url + "/login", data=LOGIN)
         h = sim.torrent_hashes()[0]
         started = clock.now
         http.get(f"{sim.url}/query/propertiesGeneral/{h}")
@@ -65,13 +71,7 @@ def test_a_request_that_came_while_the_server_was_busy_gets_its_whole_latency(
 ) -> None:
     """The real server answers one request at a time: a request that arrived while another was
     being answered is served in full after it, not sooner for having waited."""
-    clock = FakeClock()
-    fake_module_time(monkeypatch, clock, app)
-    with (
-        Simulator(SimulatorConfig(torrents=10, latency=True, churn=False)) as sim,
-        closing_session() as http,
-    ):
-        http.post(sim.url + "/login", data=LOGIN)
+    with _timed(monkeypatch, torrents=10) as (clock, sim, http):
         cookie = f"SID={http.cookies['SID']}"
         first, second = sim.torrent_hashes()[:2]
         arrived = clock.now  # both at once
