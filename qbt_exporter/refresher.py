@@ -180,7 +180,7 @@ class Refresher:
         the first window it gets)."""
         with self._lock:
             window = self._window
-            if window is None or not self._current(window) or self._clock() >= window.ends or not self._spawn:
+            if window is None or not self._open(window) or not self._spawn:
                 return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="qbt-refresh-ahead", daemon=True)
@@ -219,7 +219,7 @@ class Refresher:
         call fails with one of ``STOPS``; how many values were stored."""
         with self._lock:
             window = self._window
-            if window is None or not self._current(window) or self._clock() >= window.ends:
+            if window is None or not self._open(window):
                 return 0
             # Read under the lock and with no scrape running: the caches are the scrape's then.
             todo = [
@@ -232,7 +232,7 @@ class Refresher:
         stored = 0
         for job, torrent in todo:
             with self._lock:
-                if not self._current(window) or self._clock() >= window.ends:
+                if not self._open(window):
                     break
                 self._idle.clear()
             value: Any = None
@@ -264,6 +264,11 @@ class Refresher:
         if self._closed:
             return False
         return self._current(window) or (self._pausing and self._generation == window.generation + 1)
+
+    def _open(self, window: _Window) -> bool:
+        """Whether a call of ``window`` may start now: still current and before its end (called
+        under the lock). A call started before the end may still be kept after it (``_keeps``)."""
+        return self._current(window) and self._clock() < window.ends
 
     def _current(self, window: _Window) -> bool:
         """Whether ``window`` may still make calls (called under the lock)."""
