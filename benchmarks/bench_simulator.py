@@ -588,7 +588,10 @@ class InProcess:
             "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS": str(timeout),
         }
         body = self.app(environ, lambda status, headers: None)
-        return sum(len(part) for part in body)
+        try:
+            return sum(len(part) for part in body)
+        finally:
+            body.close()  # as a WSGI server does once the answer is sent: the work between scrapes may begin
 
     def close(self) -> None:
         self.client.close()
@@ -766,8 +769,8 @@ def report(result: Result, interval: float) -> str:
     out.append(
         f"  simulator's and exporter's request counts, from scrape end to scrape end: the others agree "
         f"scrape by scrape: {'yes' if agree else 'NO'}; the per-torrent calls over the run: simulator "
-        f"{sim_pt}, exporter {exp_pt} (the calls between scrapes that begin once the answer is rendered, "
-        "before it is read, reach the simulator's count of one scrape and the exporter's of the next)"
+        f"{sim_pt}, exporter {exp_pt} (the calls between scrapes that begin once the answer is sent, "
+        "before it is all read, reach the simulator's count of one scrape and the exporter's of the next)"
     )
     out.append(f"  series exported: {steady[-1].scrape.series:,}")
     out.append("")

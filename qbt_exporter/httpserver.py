@@ -18,7 +18,8 @@ exporter dark. Here:
 
 Every request goes through the app (``Request`` methods and routing are the app's business); the
 app's answer is written in full, with ``Content-Length``, and ``HEAD`` answers never carry a body
-whatever the app returns. Request bodies are never read: a request that announces one is answered,
+whatever the app returns; the ``close`` of what the app returned is called once the answer is
+written or given up, as WSGI asks. Request bodies are never read: a request that announces one is answered,
 then the connection is closed. An exception from the app is logged and answered with 500.
 
 TLS is whatever ``ssl.SSLContext`` the caller hands in, or a function that gives the context of
@@ -265,8 +266,11 @@ class HTTPServer:
                 return
             first = False
             close = _wants_close(request)
-            status, headers, body = self._call_app(request, addr, peer)
-            self._write(conn.sock, request.method, status, headers, body, close)
+            status, headers, body, sent = self._call_app(request, addr, peer)
+            try:
+                self._write(conn.sock, request.method, status, headers, body, close)
+            finally:
+                _close_answer(sent, request)
             if close:
                 if _has_body(request):
                     _linger(conn.sock)
@@ -308,22 +312,27 @@ class HTTPServer:
 
     def _call_app(
         self, request: _Request, addr: Any, peer: dict[str, Any] | None = None
-    ) -> tuple[str, list[tuple[str, str]], list[bytes]]:
-        """The app's whole answer; an exception from the app becomes a logged 500."""
+    ) -> tuple[str, list[tuple[str, str]], list[bytes], Callable[[], object] | None]:
+        """The app's whole answer, and the ``close`` of what it returned (WSGI: called once the
+        answer is sent, or given up); an exception from the app becomes a logged 500."""
         answer: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             answer[:] = [status, headers]
 
+        sent: Callable[[], object] | None = None
         try:
-            chunks = list(self.app(self._environ(request, addr, peer), start_response))
+            returned = self.app(self._environ(request, addr, peer), start_response)
+            sent = getattr(returned, "close", None)
+            chunks = list(returned)
             if not answer:
                 raise RuntimeError("the app did not call start_response")
             status, headers = answer
-            return status, list(headers), chunks
+            return status, list(headers), chunks, sent
         except Exception:
             log.exception("error answering %s %s", request.method, request.target)
-            return "500 Internal Server Error", [("Content-Type", "text/plain")], [b"internal error\n"]
+            error = [("Content-Type", "text/plain")]
+            return "500 Internal Server Error", error, [b"internal error\n"], sent
 
     def _environ(self, request: _Request, addr: Any, peer: dict[str, Any] | None = None) -> dict[str, Any]:
         path, _, query = request.target.partition("?")
@@ -383,6 +392,18 @@ class HTTPServer:
             chunks = [head, *chunks]
         for chunk in chunks:
             _send_within(sock, chunk, until)
+
+
+def _close_answer(close: Callable[[], object] | None, request: _Request) -> None:
+    """Call the ``close`` of an app's answer, as WSGI asks of a server once the answer is sent (or
+    could not be): the exporter starts the work it keeps off a scrape's path there, so that it
+    does not compete with the sending for the interpreter. Its failure is the app's: logged."""
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        log.exception("error closing the answer to %s %s", request.method, request.target)
 
 
 def _linger(sock: socket.socket) -> None:

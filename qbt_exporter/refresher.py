@@ -13,8 +13,9 @@ the scrape's own pass still does, as before.
 
 When, and how it stops, so that it can never cost a scrape more than one short call:
 
-* only once the scrape's answer is rendered (``go``: the web layer calls ``Collectors.answered``),
-  so as not to compete with the rendering for the interpreter;
+* only once the scrape's answer is sent (``go``: the server calls ``Collectors.answered`` when it
+  closes the answer, ``web.Answer``), so as not to compete with the rendering and the sending for
+  the interpreter;
 * only after two scrapes were seen (the expected next one is the last start plus the interval
   between the last two starts), only after a scrape that reached qBittorrent, and only until a share
   (``WINDOW_SHARE``) of that interval after the last start: when scrapes stop coming, so does the

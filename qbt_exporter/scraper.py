@@ -156,8 +156,8 @@ class Scraper:
         return flight.result
 
     def answered(self) -> None:
-        """The last scrape's answer is rendered: the refresh between scrapes may use the time left
-        (not before: it would compete with the rendering for the interpreter)."""
+        """The last scrape's answer is sent: the refresh between scrapes may use the time left (not
+        before: it would compete with the rendering and the sending for the interpreter)."""
         if self.refresher is not None:
             self.refresher.go()
 

@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +250,17 @@ def test_threads_and_fds_return_to_their_baseline_after_clients_leave() -> None:
         assert _open_fds() == fds
 
 
+@contextmanager
+def _asked_and_never_read(port: int) -> Iterator[socket.socket]:
+    """A client that sends a GET and never reads the answer, with a receive buffer kept small."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(ANSWER_WITHIN)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(request_bytes("GET", "/"))
+        yield sock
+
+
 def test_a_client_that_does_not_read_its_answer_is_dropped_after_the_write_timeout() -> None:
     big = b"x" * 32_000_000  # far more than the socket buffers hold
     called = threading.Event()
@@ -261,11 +272,7 @@ def test_a_client_that_does_not_read_its_answer_is_dropped_after_the_write_timeo
 
     server = HTTPServer(app, "127.0.0.1", 0, limits=Limits(write_timeout=0.5)).start()
     try:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.settimeout(ANSWER_WITHIN)
-            sock.connect(("127.0.0.1", server.port))
-            sock.sendall(request_bytes("GET", "/"))
+        with _asked_and_never_read(server.port):
             assert called.wait(ANSWER_WITHIN)
             # Never read: the server's thread must give up on its own, not wait for us forever.
             assert server.wait_idle(ANSWER_WITHIN * 2)
@@ -297,3 +304,95 @@ def test_bad_request_lines_get_400() -> None:
     with running() as server:
         assert exchange(server.port, b"NONSENSE\r\n\r\n").status == 400
         assert exchange(server.port, b"GET / HTTP/2.0\r\n\r\n").status == 505
+
+
+class _Closing(list[bytes]):
+    """An app's answer that says when the server closes it (WSGI's ``close``)."""
+
+    def __init__(self, chunks: list[bytes], on_close: Any) -> None:
+        super().__init__(chunks)
+        self.on_close = on_close
+
+    def close(self) -> None:
+        self.on_close()
+
+
+def _serving(answer: Any, **limits: float) -> HTTPServer:
+    def app(environ: object, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return answer
+
+    return HTTPServer(app, "127.0.0.1", 0, limits=Limits(**limits)).start()
+
+
+def test_the_answer_is_closed_once_its_last_byte_is_sent() -> None:
+    """WSGI's ``close`` comes after the sending: the exporter starts its work between scrapes there
+    (``web.Answer``), and a close before it would hold the answer until the close returned."""
+    body = b"x" * 4_000_000  # sent in many pieces
+    received, closed = threading.Event(), threading.Event()
+    sent_first: list[bool] = []
+
+    def on_close() -> None:
+        sent_first.append(received.wait(ANSWER_WITHIN))  # only the whole answer read sets it
+        closed.set()
+
+    server = _serving(_Closing([body], on_close))
+    try:
+        reply = exchange(server.port, request_bytes("GET", "/"))
+        received.set()
+        assert reply.status == 200 and reply.body == body
+        assert closed.wait(ANSWER_WITHIN)
+        assert sent_first == [True]
+    finally:
+        server.stop()
+
+
+def test_the_answer_is_closed_when_its_client_never_takes_it() -> None:
+    closed = threading.Event()
+    server = _serving(_Closing([b"x" * 32_000_000], closed.set), write_timeout=0.5)
+    try:
+        with _asked_and_never_read(server.port):
+            assert closed.wait(ANSWER_WITHIN * 2)  # never read: the write gave up, then the close
+    finally:
+        server.stop()
+
+
+class _Failing:
+    """An answer whose iteration fails, and which says whether it was closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise RuntimeError("bug while rendering")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_an_answer_that_fails_while_read_is_still_closed_and_the_client_gets_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = _Failing()
+    server = _serving(answer)
+    try:
+        with caplog.at_level(logging.ERROR, logger="qbt_exporter.httpserver"):
+            assert exchange(server.port, request_bytes("GET", "/")).status == 500
+        assert answer.closed.wait(ANSWER_WITHIN)
+    finally:
+        server.stop()
+
+
+def test_a_failing_close_is_logged_and_the_connection_serves_on(caplog: pytest.LogCaptureFixture) -> None:
+    def on_close() -> None:
+        raise RuntimeError("close failed")
+
+    server = _serving(_Closing([b"ok\n"], on_close))
+    try:
+        with caplog.at_level(logging.ERROR, logger="qbt_exporter.httpserver"), connect(server.port) as sock:
+            for _ in range(2):  # kept alive: the second request on the same connection
+                sock.sendall(request_bytes("GET", "/"))
+                assert read_reply(sock).body == b"ok\n"
+        assert "error closing the answer to GET /" in caplog.text
+    finally:
+        server.stop()

@@ -487,7 +487,7 @@ def test_against_the_simulator_the_calls_are_made_between_scrapes_and_the_next_s
         assert calls(exp.stats) == TORRENTS
         exp.clock.advance(140)
         exp.scrape()  # nothing aged yet (refresh ages ≥ 150 s); every value due by 1280
-        # The worker runs once this scrape's answer is rendered: its calls (only a hang waits it out).
+        # The worker runs once this scrape's answer is sent: its calls (only a hang waits it out).
         assert eventually(lambda: exp.stats.get("properties_refreshes", "ahead") == ageing)
         before = {reason: exp.stats.get("properties_refreshes", reason) for reason in REASONS}
         calls_before = calls(exp.stats)

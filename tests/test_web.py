@@ -281,3 +281,47 @@ def test_when_even_the_fallback_fails_the_answer_is_up_zero_alone(accept: str) -
 
 def _parse(text: str, accept: str) -> list[Any]:
     return list(parse_openmetrics(text) if accept else text_string_to_metric_families(text))
+
+
+class _Answered(RecordingCollector):
+    """Counts ``answered``: when the work kept off the scrape's path may begin."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.answered_count = 0
+        self.fail = fail
+
+    def collect_within(self, deadline: Deadline) -> list[Family]:
+        if self.fail:
+            raise RuntimeError("bug")
+        return super().collect_within(deadline)
+
+    def answered(self) -> None:
+        self.answered_count += 1
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["scraped", "fallback"])
+def test_the_work_between_scrapes_may_begin_once_the_answer_is_sent_not_when_it_is_rendered(
+    fail: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector = _Answered(fail)
+    app = web.ExporterApp(collector)
+    with caplog.at_level(logging.CRITICAL, logger="qbt_exporter.web"):
+        answer: Any = app({"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET"}, lambda *_: None)
+    assert (b"qbittorrent_up 0.0" if fail else b"qbittorrent_up 1.0") in b"".join(answer)
+    assert collector.answered_count == 0  # rendered, not sent yet
+    answer.close()  # what a WSGI server does once it has sent the answer
+    answer.close()
+    assert collector.answered_count == 1
+
+
+def test_the_exporters_server_says_the_answer_is_sent() -> None:
+    collector = _Answered()
+    with running(collector) as server:
+        reply = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=ANSWER_WITHIN)
+        assert reply.status_code == 200
+        for _ in range(int(ANSWER_WITHIN / 0.01)):  # the close follows the last byte on its thread
+            if collector.answered_count:
+                break
+            threading.Event().wait(0.01)
+        assert collector.answered_count == 1

@@ -153,7 +153,7 @@ class Collectors:
         return self.families(self.scraper.failed("internal error"))
 
     def answered(self) -> None:
-        """The answer is rendered: work kept off the scrape's path may begin (``Scraper.answered``)."""
+        """The answer is sent: work kept off the scrape's path may begin (``Scraper.answered``)."""
         self.scraper.answered()
 
     def families(self, result: ScrapeResult) -> list[Family]:

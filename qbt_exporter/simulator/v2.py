@@ -18,14 +18,13 @@ import dataclasses
 from qbt_exporter.simulator.documents import properties, qt_json, trackers_v2
 from qbt_exporter.simulator.extra_routes import maindata
 from qbt_exporter.simulator.server import CT_JSON, CT_TEXT, Request, Response
-from qbt_exporter.simulator.webui import BAN_TEXT, DEFAULT_LATENCY, Call, WebUI, reply
+from qbt_exporter.simulator.webui import BAN_TEXT, DEFAULT_LATENCY, PROPERTIES_LATENCY, Call, WebUI, reply
 
 __all__ = ["APP_VERSION", "WEBAPI_VERSION", "V2WebUI"]
 
 PREFIX = "/api/v2/"
 APP_VERSION = "v4.6.7"
 WEBAPI_VERSION = "2.9.3"
-PROPERTIES_LATENCY = 0.0014  # as 4.0.4's propertiesGeneral: one torrent's status and peers
 
 
 class V2WebUI(WebUI):
