@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -33,6 +33,7 @@ from qbt_exporter.stats import Stats
 from qbt_exporter.web import ExporterApp, serve
 from tests.clocks import FakeClock
 from tests.fakes import FakeClient, FakeFlavour, torrent
+from tests.waiting import eventually
 
 MAX_AGE = 300.0  # refresh ages between 150 s and 270 s, by hash
 
@@ -439,17 +440,6 @@ def running_exporter(client_timeout: float) -> Iterator[Running]:
             server.stop()
             client.close()
             assert stopped, "the refresher's worker did not stop"
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Whether ``condition`` holds within ``timeout`` (checked every 10 ms): for work another thread
-    does; only a hang makes it wait the whole timeout."""
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return True
-        pause.wait(0.01)
-    return condition()
 
 
 def sample(text: str, family: str, value: str, label: str | None = "reason") -> float:
