@@ -19,8 +19,8 @@ exporter dark. Here:
 Every request goes through the app (``Request`` methods and routing are the app's business); the
 app's answer is written in full, with ``Content-Length``, and ``HEAD`` answers never carry a body
 whatever the app returns; the ``close`` of what the app returned is called once the answer is
-written or given up, as WSGI asks. Request bodies are never read: a request that announces one is answered,
-then the connection is closed. An exception from the app is logged and answered with 500.
+written or given up, as WSGI asks. Request bodies are never read: a request that announces one is
+answered, then the connection is closed. An exception from the app is logged and answered with 500.
 
 TLS is whatever ``ssl.SSLContext`` the caller hands in, or a function that gives the context of
 each new connection (``webaccess`` re-reads the web config there, so a renewed certificate needs no

@@ -205,9 +205,9 @@ class ExporterApp:
 
 class Answer(list[bytes]):
     """An answer's chunks, with what to do once they are sent: WSGI's ``close``, which a server
-    calls after the last byte is written (or the client gave up), and which the exporter's own
-    server calls (``httpserver``). Called once; a server that never calls it only delays nothing
-    and starts nothing."""
+    calls after the last byte is written (or the client gave up), as the exporter's own server
+    does (``httpserver``). Runs ``sent`` once however often it is called; under a server that never
+    calls it, the work between scrapes never starts."""
 
     def __init__(self, chunks: Iterable[bytes], sent: Callable[[], None]) -> None:
         super().__init__(chunks)

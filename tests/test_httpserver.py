@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from qbt_exporter.httpserver import HTTPServer, Limits
-from qbt_exporter.web import tls_context
+from qbt_exporter.web import Answer, tls_context
 from tests.fakes import FakeFlavour, torrent
 from tests.webtools import (
     ANSWER_WITHIN,
@@ -306,17 +306,6 @@ def test_bad_request_lines_get_400() -> None:
         assert exchange(server.port, b"GET / HTTP/2.0\r\n\r\n").status == 505
 
 
-class _Closing(list[bytes]):
-    """An app's answer that says when the server closes it (WSGI's ``close``)."""
-
-    def __init__(self, chunks: list[bytes], on_close: Any) -> None:
-        super().__init__(chunks)
-        self.on_close = on_close
-
-    def close(self) -> None:
-        self.on_close()
-
-
 def _serving(answer: Any, **limits: float) -> HTTPServer:
     def app(environ: object, start_response: Any) -> Any:
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -336,7 +325,7 @@ def test_the_answer_is_closed_once_its_last_byte_is_sent() -> None:
         sent_first.append(received.wait(ANSWER_WITHIN))  # only the whole answer read sets it
         closed.set()
 
-    server = _serving(_Closing([body], on_close))
+    server = _serving(Answer([body], on_close))
     try:
         reply = exchange(server.port, request_bytes("GET", "/"))
         received.set()
@@ -349,7 +338,7 @@ def test_the_answer_is_closed_once_its_last_byte_is_sent() -> None:
 
 def test_the_answer_is_closed_when_its_client_never_takes_it() -> None:
     closed = threading.Event()
-    server = _serving(_Closing([b"x" * 32_000_000], closed.set), write_timeout=0.5)
+    server = _serving(Answer([b"x" * 32_000_000], closed.set), write_timeout=0.5)
     try:
         with _asked_and_never_read(server.port):
             assert closed.wait(ANSWER_WITHIN * 2)  # never read: the write gave up, then the close
@@ -387,7 +376,7 @@ def test_a_failing_close_is_logged_and_the_connection_serves_on(caplog: pytest.L
     def on_close() -> None:
         raise RuntimeError("close failed")
 
-    server = _serving(_Closing([b"ok\n"], on_close))
+    server = _serving(Answer([b"ok\n"], on_close))
     try:
         with caplog.at_level(logging.ERROR, logger="qbt_exporter.httpserver"), connect(server.port) as sock:
             for _ in range(2):  # kept alive: the second request on the same connection

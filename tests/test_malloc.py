@@ -55,7 +55,7 @@ def test_the_environments_threshold_wins() -> None:
     assert said == "False"
 
 
-def test_start_up_fixes_the_threshold_before_anything_is_built(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_start_up_fixes_the_threshold_before_anything_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """``main`` calls it right after reading the flags: here the call stops ``main`` before it
     builds the exporter, which proves both that and the order."""
 
