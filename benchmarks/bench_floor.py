@@ -42,7 +42,7 @@ from harness.processes import REPO_ROOT, ManagedProcess, free_port
 from qbt_exporter.collectors import Collectors
 from qbt_exporter.deadline import Deadline
 from qbt_exporter.exposition import iter_chunks
-from qbt_exporter.pertorrent import REFRESH_SHARE
+from qbt_exporter.pertorrent import REFRESH_SHARE, refresh_age
 from qbt_exporter.properties import DEFAULT_MAX_AGE, PLAN
 from qbt_exporter.qbittorrent.client import Client
 from qbt_exporter.qbittorrent.flavours.legacy import LegacyFlavour
@@ -51,8 +51,6 @@ from qbt_exporter.scraper import ScrapeResult
 from qbt_exporter.simulator.webui import PROPERTIES_LATENCY
 from qbt_exporter.stats import Stats
 from qbt_exporter.web import _gzip
-
-MEAN_REFRESH_SHARE = 0.7  # refresh ages spread evenly over [0.5, 0.9] × max age (pertorrent.refresh_age)
 
 try:
     import msgspec
@@ -103,26 +101,26 @@ def _per_call(calls: dict[str, Callable[[str], object]], hashes: list[str]) -> d
 def _calls_needed(
     before: list[Torrent], after: list[Torrent], interval: float, max_age: float
 ) -> dict[str, float]:
-    """The properties calls one scrape needs under the freshness promise, by kind (see the module)."""
-    wanted_before = {torrent.hash: torrent for torrent in PLAN.wanted(before)}
-    wanted = PLAN.wanted(after)
-    changed = sum(
-        1
-        for torrent in wanted
-        if torrent.hash not in wanted_before or PLAN.key(torrent) != PLAN.key(wanted_before[torrent.hash])
-    )
+    """The properties calls one scrape needs under the freshness promise, by kind (see the module).
+
+    Each torrent counts once, in the policy's order: new or changed, else busy, else proved
+    unchanged by the list, else refreshed at the pace of its own refresh age (``refresh_age``)."""
     assert PLAN.busy is not None and PLAN.settled is not None
-    busy = sum(1 for torrent in wanted if PLAN.busy(torrent))
-    proved = sum(
-        1
-        for torrent in wanted
-        if torrent.hash in wanted_before
-        and (mark := PLAN.settled(torrent)) is not None
-        and mark == PLAN.settled(wanted_before[torrent.hash])
-    )
-    to_refresh = len(wanted) - changed - busy - proved
-    aged = max(0, to_refresh) * interval / (MEAN_REFRESH_SHARE * max_age)
-    return {"wanted": len(wanted), "changed": changed, "busy": busy, "proved": proved, "aged": aged}
+    listed_before = {torrent.hash: torrent for torrent in PLAN.wanted(before)}
+    wanted = PLAN.wanted(after)
+    counts = {"wanted": float(len(wanted)), "changed": 0.0, "busy": 0.0, "proved": 0.0, "aged": 0.0}
+    for torrent in wanted:
+        previous = listed_before.get(torrent.hash)
+        mark = PLAN.settled(torrent)
+        if previous is None or PLAN.key(torrent) != PLAN.key(previous):
+            counts["changed"] += 1
+        elif PLAN.busy(torrent):
+            counts["busy"] += 1
+        elif mark is not None and mark == PLAN.settled(previous):
+            counts["proved"] += 1
+        else:
+            counts["aged"] += interval / refresh_age(torrent.hash, max_age)
+    return counts
 
 
 def run(torrents: int, interval: float, calls: int, settle: float, root: Path) -> int:
